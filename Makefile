@@ -74,8 +74,8 @@ sam-validate: $(STAMP)
 sam-build: $(STAMP)
 	$(VENV)/bin/sam build --region $(REGION)
 
-scan: $(SCAN_STAMP)
-	$(SCAN_VENV)/bin/checkov --quiet --compact --framework cloudformation -f template.yaml
+scan: $(SCAN_STAMP) cfn-lint
+	$(SCAN_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml -f .aws-sam/transformed.json
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit

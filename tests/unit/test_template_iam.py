@@ -1,0 +1,191 @@
+"""Least privilege, computed over every IAM policy CloudFormation would create (SAM's generated ones too)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local_stack.template import load_template, transform
+
+TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
+# The one action AWS grants only on "*": it has no resource-level permissions.
+RESOURCE_STAR_ALLOWED = {"ecr:GetAuthorizationToken"}
+# SAM attaches this to every function role it makes: CloudWatch Logs writes only.
+MANAGED_POLICIES_ALLOWED = {"arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
+
+
+@pytest.fixture(scope="module")
+def cfn() -> dict[str, Any]:
+    return transform(load_template(TEMPLATE_PATH))
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def target(value: Any) -> str:
+    ((key, argument),) = value.items()
+    assert key in {"Ref", "Fn::GetAtt"}, value
+    return argument if key == "Ref" else argument[0]
+
+
+def policies(cfn: dict[str, Any]) -> Iterator[tuple[str, set[str], dict[str, Any]]]:
+    """(where, roles it applies to, policy document) for every identity policy in the template."""
+    for name, resource in cfn["Resources"].items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in properties.get("Policies", []):
+                yield f"{name}/{policy['PolicyName']}", {name}, policy["PolicyDocument"]
+        elif resource["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"}:
+            roles = {
+                target(role) for role in as_list(properties.get("Roles", properties.get("RoleName", [])))
+            }
+            yield name, roles, properties["PolicyDocument"]
+
+
+def allowed(cfn: dict[str, Any], role: str | None = None) -> list[dict[str, Any]]:
+    """Allow statements (of one role, or all), Action and Resource as lists."""
+    found = []
+    for _, roles, document in policies(cfn):
+        if role is not None and role not in roles:
+            continue
+        for statement in as_list(document["Statement"]):
+            if statement["Effect"] == "Allow":
+                found.append(
+                    {
+                        **statement,
+                        "Action": as_list(statement["Action"]),
+                        "Resource": as_list(statement["Resource"]),
+                    }
+                )
+    return found
+
+
+def actions_of(statements: list[dict[str, Any]], service: str) -> set[str]:
+    return {a for s in statements for a in s["Action"] if a.startswith(f"{service}:")}
+
+
+def task_definition(cfn: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    (found,) = [
+        (n, r["Properties"]) for n, r in cfn["Resources"].items() if r["Type"] == "AWS::ECS::TaskDefinition"
+    ]
+    return found
+
+
+def resource_name(cfn: dict[str, Any], resource_type: str) -> str:
+    (name,) = [n for n, r in cfn["Resources"].items() if r["Type"] == resource_type]
+    return name
+
+
+def test_template_has_policies_to_check(cfn: dict[str, Any]) -> None:
+    # Three roles: launcher function, worker task, worker task execution.
+    roles = {name for name, r in cfn["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+    assert len(roles) == 3
+    assert all(any(name in applies for _, applies, _ in policies(cfn)) for name in roles)
+
+
+def test_no_wildcard_actions_and_resource_star_only_where_aws_requires_it(cfn: dict[str, Any]) -> None:
+    for where, _, document in policies(cfn):
+        for statement in as_list(document["Statement"]):
+            assert "NotAction" not in statement and "NotResource" not in statement, where
+            if statement["Effect"] != "Allow":
+                continue
+            actions = as_list(statement["Action"])
+            assert not [a for a in actions if "*" in a], (where, actions)
+            if "*" in as_list(statement["Resource"]):
+                assert set(actions) <= RESOURCE_STAR_ALLOWED, (where, actions)
+    for name, resource in cfn["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role":
+            assert set(resource["Properties"].get("ManagedPolicyArns", [])) <= MANAGED_POLICIES_ALLOWED, name
+
+
+def test_roles_are_assumable_only_by_their_service(cfn: dict[str, Any]) -> None:
+    for name, resource in cfn["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for statement in resource["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
+            services = as_list(statement["Principal"]["Service"])
+            assert set(statement["Principal"]) == {"Service"}, name
+            assert len(services) == 1 and services[0] in {"lambda.amazonaws.com", "ecs-tasks.amazonaws.com"}
+            assert as_list(statement["Action"]) == ["sts:AssumeRole"]
+
+
+def test_worker_task_role_reads_videos_and_writes_thumbnails_only(cfn: dict[str, Any]) -> None:
+    _, definition = task_definition(cfn)
+    task_role = target(definition["TaskRoleArn"])
+    bucket = resource_name(cfn, "AWS::S3::Bucket")
+    statements = allowed(cfn, task_role)
+    assert statements
+    grants: dict[str, set[str]] = {}
+    for statement in statements:
+        for resource in statement["Resource"]:
+            # Objects of this stack's bucket, under one prefix: never the bucket itself or "*".
+            arn = resource["Fn::Sub"]
+            assert arn.startswith(f"${{{bucket}.Arn}}/"), arn
+            for action in statement["Action"]:
+                grants.setdefault(action, set()).add(arn.removeprefix(f"${{{bucket}.Arn}}/"))
+    # The worker's own prefixes (its environment) are exactly what it may read and write.
+    (container,) = definition["ContainerDefinitions"]
+    environment = {v["Name"]: v["Value"] for v in container["Environment"]}
+    videos, thumbnails = environment["VIDEO_PREFIX"] + "*", environment["OUTPUT_PREFIX"] + "*"
+    assert (videos, thumbnails) == ("videos/*", "thumbnails/*")
+    assert grants == {"s3:GetObject": {videos}, "s3:GetObjectVersion": {videos}, "s3:PutObject": {thumbnails}}
+
+
+def test_execution_role_pulls_only_the_stack_image_and_writes_only_the_worker_logs(
+    cfn: dict[str, Any],
+) -> None:
+    _, definition = task_definition(cfn)
+    execution_role = target(definition["ExecutionRoleArn"])
+    repository = resource_name(cfn, "AWS::ECR::Repository")
+    (container,) = definition["ContainerDefinitions"]
+    log_group = target(container["LogConfiguration"]["Options"]["awslogs-group"])
+    by_action: dict[str, list[Any]] = {}
+    for statement in allowed(cfn, execution_role):
+        for action in statement["Action"]:
+            by_action.setdefault(action, []).extend(statement["Resource"])
+    assert by_action == {
+        "ecr:GetAuthorizationToken": ["*"],
+        "ecr:BatchGetImage": [{"Fn::GetAtt": [repository, "Arn"]}],
+        "ecr:GetDownloadUrlForLayer": [{"Fn::GetAtt": [repository, "Arn"]}],
+        "logs:CreateLogStream": [{"Fn::GetAtt": [log_group, "Arn"]}],
+        "logs:PutLogEvents": [{"Fn::GetAtt": [log_group, "Arn"]}],
+    }
+
+
+def test_launcher_may_run_only_the_worker_task_in_the_stack_cluster(cfn: dict[str, Any]) -> None:
+    definition_name, _ = task_definition(cfn)
+    cluster = resource_name(cfn, "AWS::ECS::Cluster")
+    (function,) = [r["Properties"] for r in cfn["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    statements = allowed(cfn, target(function["Role"]))
+    assert actions_of(statements, "ecs") <= {"ecs:RunTask", "ecs:TagResource"}
+    assert actions_of(statements, "s3") == set()
+
+    (run_task,) = [s for s in statements if "ecs:RunTask" in s["Action"]]
+    assert run_task["Action"] == ["ecs:RunTask"]
+    assert run_task["Resource"] == [{"Ref": definition_name}]
+    assert run_task["Condition"] == {"ArnEquals": {"ecs:cluster": {"Fn::GetAtt": [cluster, "Arn"]}}}
+
+    # RunTask with tags also needs TagResource, on tasks it creates in that cluster only.
+    for tagging in [s for s in statements if "ecs:TagResource" in s["Action"]]:
+        assert tagging["Condition"] == {"StringEquals": {"ecs:CreateAction": "RunTask"}}
+        (resource,) = tagging["Resource"]
+        assert f":task/${{{cluster}}}/*" in resource["Fn::Sub"]
+
+
+def test_launcher_may_pass_only_the_two_worker_roles_and_only_to_ecs_tasks(cfn: dict[str, Any]) -> None:
+    _, definition = task_definition(cfn)
+    (function,) = [r["Properties"] for r in cfn["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    passing = [s for s in allowed(cfn) if "iam:PassRole" in s["Action"]]
+    assert len(passing) == 1
+    (statement,) = passing
+    assert statement["Action"] == ["iam:PassRole"]
+    assert {target(r) for r in statement["Resource"]} == {
+        target(definition["TaskRoleArn"]),
+        target(definition["ExecutionRoleArn"]),
+    }
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+    assert statement in allowed(cfn, target(function["Role"]))
