@@ -1,0 +1,39 @@
+"""The launcher Lambda: S3 "object created" notifications -> one ECS Fargate task per video."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from thumbnail_launcher.batch import launch_all
+from thumbnail_launcher.clients import ecs_client
+from thumbnail_launcher.jobs import InvalidEventError, parse_event
+from thumbnail_launcher.settings import SettingsError, get_settings
+from thumbnail_launcher.tasks import TaskLauncher
+
+logger = Logger()
+metrics = Metrics()
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        settings = get_settings()
+        parsed = parse_event(
+            S3Event(event), video_prefix=settings.video_prefix, video_suffix=settings.video_suffix
+        )
+    except (SettingsError, InvalidEventError):
+        logger.exception("Event rejected")
+        metrics.add_metric(name="LaunchFailures", unit=MetricUnit.Count, value=1)
+        raise
+    outcome = launch_all(parsed, TaskLauncher(settings, ecs_client()), logger)
+    metrics.add_metric(name="TasksStarted", unit=MetricUnit.Count, value=len(outcome.started))
+    metrics.add_metric(name="RecordsSkipped", unit=MetricUnit.Count, value=outcome.records_skipped)
+    metrics.add_metric(name="LaunchFailures", unit=MetricUnit.Count, value=len(outcome.failed))
+    outcome.raise_if_failed()
+    return outcome.summary()

@@ -1,0 +1,102 @@
+"""Launch every job of one event: each record is attempted, logged and counted, whatever the others do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from thumbnail_launcher.jobs import Job, ParsedEvent
+from thumbnail_launcher.tasks import LaunchedTask, LaunchError, TaskLauncher
+
+
+class LaunchFailuresError(RuntimeError):
+    """Raised after the whole event was attempted, so that Lambda retries it and then keeps it in the DLQ.
+
+    The retry starts no second task for the records that did launch: their RunTask client token is the same.
+    """
+
+
+@dataclass
+class BatchOutcome:
+    started: list[tuple[Job, LaunchedTask]] = field(default_factory=list)
+    already_started: list[tuple[Job, LaunchedTask]] = field(default_factory=list)
+    skipped: int = 0
+    # (what failed: a key or a record index, why)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def records_skipped(self) -> int:
+        """Records that needed no new task: filtered out, or a repeat of an event already launched."""
+        return self.skipped + len(self.already_started)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "tasks_started": len(self.started),
+            "records_skipped": self.records_skipped,
+            "launch_failures": len(self.failed),
+            "task_arns": [task.task_arn for _, task in self.started + self.already_started],
+        }
+
+    def raise_if_failed(self) -> None:
+        if self.failed:
+            listed = "; ".join(f"{what}: {why}" for what, why in self.failed)
+            raise LaunchFailuresError(f"{len(self.failed)} record(s) could not be launched: {listed}")
+
+
+def launch_all(parsed: ParsedEvent, launcher: TaskLauncher, logger: Logger) -> BatchOutcome:
+    outcome = BatchOutcome(skipped=len(parsed.skipped))
+    for skipped in parsed.skipped:
+        with _record_context(logger, skipped.request_id, skipped.key):
+            logger.info("Record skipped", extra={"reason": skipped.reason})
+    for invalid in parsed.invalid:
+        what = f"record #{invalid.index}"
+        logger.error("Record cannot be read", extra={"record_index": invalid.index, "reason": invalid.reason})
+        outcome.failed.append((what, invalid.reason))
+    for job in parsed.jobs:
+        with _record_context(logger, job.request_id, job.key):
+            _launch_one(job, launcher, logger, outcome)
+    return outcome
+
+
+def _launch_one(job: Job, launcher: TaskLauncher, logger: Logger, outcome: BatchOutcome) -> None:
+    try:
+        task = launcher.launch(job)
+    except LaunchError as error:
+        logger.error("Task not started", extra={"reason": error.reason})
+        outcome.failed.append((job.key, error.reason))
+        return
+    except Exception as error:  # an unexpected error must not hide the records after this one
+        logger.exception("Task not started: unexpected error")
+        outcome.failed.append((job.key, f"{type(error).__name__}: {error}"))
+        return
+    details = {
+        "task_arn": task.task_arn,
+        "capacity": task.capacity.value,
+        "attempts": task.attempts,
+        "fell_back_to_on_demand": task.fell_back_to_on_demand,
+    }
+    if task.already_started:
+        logger.info("Task already started for this upload (repeated event)", extra=details)
+        outcome.already_started.append((job, task))
+        return
+    if task.fell_back_to_on_demand:
+        logger.warning("Fargate Spot had no capacity: task started on demand", extra=details)
+    else:
+        logger.info("Task started", extra=details)
+    outcome.started.append((job, task))
+
+
+@contextmanager
+def _record_context(logger: Logger, request_id: str | None, key: str | None) -> Iterator[None]:
+    """Correlation id and key of one record on every log line written while handling it."""
+    logger.set_correlation_id(request_id)
+    logger.append_keys(s3_key=key)
+    try:
+        yield
+    finally:
+        logger.remove_keys(["s3_key"])
+        logger.set_correlation_id(None)

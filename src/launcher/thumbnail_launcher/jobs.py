@@ -1,0 +1,131 @@
+"""S3 event records -> thumbnail jobs (docs/contract.md "The job"), and the records left aside with why."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
+
+TEST_EVENT = "s3:TestEvent"
+
+
+class InvalidEventError(ValueError):
+    """The payload is neither an S3 notification nor an S3 test event."""
+
+
+@dataclass(frozen=True)
+class Job:
+    bucket: str
+    key: str  # URL-decoded
+    version_id: str | None
+    etag: str | None
+    size: int | None
+    event_time: str
+    request_id: str | None
+    # Not part of the job JSON: S3's per-key event order, used to tell two writes of one key apart.
+    sequencer: str | None
+
+    def contract(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "version_id": self.version_id,
+            "etag": self.etag,
+            "size": self.size,
+            "event_time": self.event_time,
+            "request_id": self.request_id,
+        }
+
+    def to_json(self) -> str:
+        """The THUMBNAIL_JOB value; deterministic, so a repeated RunTask carries identical parameters."""
+        return json.dumps(self.contract(), sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class SkippedRecord:
+    """A well-formed record that is deliberately not a job (test event, other prefix or suffix...)."""
+
+    key: str | None
+    reason: str
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class InvalidRecord:
+    """A record that cannot be read: a failure, not a skip."""
+
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ParsedEvent:
+    jobs: tuple[Job, ...]
+    skipped: tuple[SkippedRecord, ...]
+    invalid: tuple[InvalidRecord, ...]
+
+
+def parse_event(event: S3Event, *, video_prefix: str, video_suffix: str) -> ParsedEvent:
+    """Every record of the event, sorted into jobs, skipped records and invalid records."""
+    if event.get("Event") == TEST_EVENT:
+        # Sent once when the notification is configured; it has no Records.
+        return ParsedEvent((), (SkippedRecord(None, TEST_EVENT, event.get("RequestId")),), ())
+    records = event.get("Records")
+    if not isinstance(records, list):
+        raise InvalidEventError("not an S3 event notification: no 'Records' list and not an s3:TestEvent")
+
+    jobs: list[Job] = []
+    skipped: list[SkippedRecord] = []
+    invalid: list[InvalidRecord] = []
+    for index, record in enumerate(event.records):
+        try:
+            job = _job_from_record(record)
+            reason = _skip_reason(record.event_name, job.key, video_prefix, video_suffix)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            invalid.append(InvalidRecord(index, f"malformed S3 record: {type(error).__name__}: {error}"))
+            continue
+        if reason:
+            skipped.append(SkippedRecord(job.key, reason, job.request_id))
+        else:
+            jobs.append(job)
+    return ParsedEvent(tuple(jobs), tuple(skipped), tuple(invalid))
+
+
+def _job_from_record(record: S3EventRecord) -> Job:
+    if record.event_source != "aws:s3":
+        raise ValueError(f"eventSource is {record.event_source!r}, not 'aws:s3'")
+    obj = record.s3.get_object
+    # Optional fields: moto's records, for one, carry no sequencer.
+    size = obj.get("size")
+    response_elements = record.get("responseElements") or {}
+    return Job(
+        bucket=_non_empty(record.s3.bucket.name, "s3.bucket.name"),
+        # S3 URL-encodes keys in notifications (spaces as '+', '+' as '%2B').
+        key=_non_empty(unquote_plus(_non_empty(obj.key, "s3.object.key")), "s3.object.key"),
+        version_id=obj.version_id or None,
+        etag=obj.etag or None,
+        size=None if size is None else int(size),
+        event_time=_non_empty(record.event_time, "eventTime"),
+        request_id=response_elements.get("x-amz-request-id") or None,
+        sequencer=obj.get("sequencer") or None,
+    )
+
+
+def _skip_reason(event_name: str, key: str, video_prefix: str, video_suffix: str) -> str | None:
+    if not event_name.startswith("ObjectCreated:"):
+        return f"event {event_name!r} is not an object creation"
+    if not key.startswith(video_prefix):
+        return f"key is outside the prefix {video_prefix!r}"
+    if not key.lower().endswith(video_suffix.lower()):
+        return f"key does not end with {video_suffix!r}"
+    return None
+
+
+def _non_empty(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{field} is missing or empty")
+    return value

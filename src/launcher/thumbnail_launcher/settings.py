@@ -1,0 +1,165 @@
+"""The launcher's configuration: read once from the environment into a typed, frozen object."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+# Names fixed by docs/contract.md ("Launcher environment").
+CLUSTER_ARN = "CLUSTER_ARN"
+TASK_DEFINITION_ARN = "TASK_DEFINITION_ARN"
+CONTAINER_NAME = "CONTAINER_NAME"
+SUBNET_IDS = "SUBNET_IDS"
+SECURITY_GROUP_IDS = "SECURITY_GROUP_IDS"
+ASSIGN_PUBLIC_IP = "ASSIGN_PUBLIC_IP"
+USE_FARGATE_SPOT = "USE_FARGATE_SPOT"
+VIDEO_PREFIX = "VIDEO_PREFIX"
+VIDEO_SUFFIX = "VIDEO_SUFFIX"
+# Read by Powertools itself; checked here so that a missing one fails at the first event,
+# not when the first metric is flushed.
+POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
+
+_CLUSTER_ARN = re.compile(r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/[A-Za-z0-9_-]{1,255}")
+_TASK_DEFINITION_ARN = re.compile(
+    r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition/[A-Za-z0-9_-]{1,255}:\d+"
+)
+_CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,254}")
+_SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8,17}")
+_SECURITY_GROUP_ID = re.compile(r"sg-[0-9a-f]{8,17}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./#:-]{0,254}")
+_LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+# awsvpcConfiguration accepts at most 16 subnets and 5 security groups.
+_MAX_SUBNETS = 16
+_MAX_SECURITY_GROUPS = 5
+
+AssignPublicIp = Literal["ENABLED", "DISABLED"]
+
+
+class SettingsError(ValueError):
+    """One or more launcher environment variables are missing or malformed; the message names each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid launcher settings: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Settings:
+    cluster_arn: str
+    task_definition_arn: str
+    container_name: str
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+    assign_public_ip: AssignPublicIp
+    use_fargate_spot: bool
+    video_prefix: str
+    video_suffix: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Parse and validate every variable; report all problems at once, each by its name."""
+        reader = _Reader(env)
+        settings = cls(
+            cluster_arn=reader.matching(CLUSTER_ARN, _CLUSTER_ARN, "an ECS cluster ARN"),
+            task_definition_arn=reader.matching(
+                TASK_DEFINITION_ARN, _TASK_DEFINITION_ARN, "an ECS task definition ARN with a revision"
+            ),
+            container_name=reader.matching(CONTAINER_NAME, _CONTAINER_NAME, "a container name"),
+            subnet_ids=reader.id_list(SUBNET_IDS, _SUBNET_ID, _MAX_SUBNETS, "subnet-..."),
+            security_group_ids=reader.id_list(
+                SECURITY_GROUP_IDS, _SECURITY_GROUP_ID, _MAX_SECURITY_GROUPS, "sg-..."
+            ),
+            assign_public_ip=reader.assign_public_ip(ASSIGN_PUBLIC_IP),
+            use_fargate_spot=reader.boolean(USE_FARGATE_SPOT),
+            video_prefix=reader.required(VIDEO_PREFIX),
+            video_suffix=reader.checked(
+                VIDEO_SUFFIX, lambda v: v.startswith(".") and len(v) > 1, "a file suffix such as '.mp4'"
+            ),
+        )
+        reader.matching(POWERTOOLS_SERVICE_NAME, _NAME, "a service name")
+        reader.matching(POWERTOOLS_METRICS_NAMESPACE, _NAME, "a CloudWatch namespace")
+        reader.checked(
+            POWERTOOLS_LOG_LEVEL,
+            lambda v: v.upper() in _LOG_LEVELS,
+            "one of " + "/".join(sorted(_LOG_LEVELS)),
+        )
+        if reader.problems:
+            raise SettingsError(reader.problems)
+        return settings
+
+
+def environment_variables() -> frozenset[str]:
+    """Every variable Settings.from_env reads (all required): what template.yaml must set."""
+    return frozenset(
+        {
+            CLUSTER_ARN,
+            TASK_DEFINITION_ARN,
+            CONTAINER_NAME,
+            SUBNET_IDS,
+            SECURITY_GROUP_IDS,
+            ASSIGN_PUBLIC_IP,
+            USE_FARGATE_SPOT,
+            VIDEO_PREFIX,
+            VIDEO_SUFFIX,
+            POWERTOOLS_SERVICE_NAME,
+            POWERTOOLS_METRICS_NAMESPACE,
+            POWERTOOLS_LOG_LEVEL,
+        }
+    )
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The settings of this execution environment, parsed on first use (tests: get_settings.cache_clear())."""
+    return Settings.from_env(os.environ)
+
+
+class _Reader:
+    """Reads variables and collects problems instead of stopping at the first one."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self.problems: list[str] = []
+
+    def required(self, name: str) -> str:
+        value = self._env.get(name, "").strip()
+        if not value:
+            self.problems.append(f"{name} is missing or empty")
+        return value
+
+    def checked(self, name: str, is_valid: Callable[[str], bool], expected: str) -> str:
+        value = self.required(name)
+        if value and not is_valid(value):
+            self.problems.append(f"{name} must be {expected}, got {value!r}")
+        return value
+
+    def matching(self, name: str, pattern: re.Pattern[str], expected: str) -> str:
+        return self.checked(name, lambda v: pattern.fullmatch(v) is not None, expected)
+
+    def id_list(self, name: str, pattern: re.Pattern[str], limit: int, example: str) -> tuple[str, ...]:
+        value = self.required(name)
+        if not value:
+            return ()
+        ids = tuple(part.strip() for part in value.split(","))
+        bad = [part for part in ids if not pattern.fullmatch(part)]
+        if bad:
+            self.problems.append(f"{name} must be comma-separated ids like {example}, got {bad!r}")
+        elif len(ids) > limit:
+            self.problems.append(f"{name} holds {len(ids)} ids; RunTask accepts at most {limit}")
+        elif len(set(ids)) != len(ids):
+            self.problems.append(f"{name} repeats an id: {value!r}")
+        return ids
+
+    def boolean(self, name: str) -> bool:
+        value = self.checked(name, lambda v: v.lower() in {"true", "false"}, "'true' or 'false'")
+        return value.lower() == "true"
+
+    def assign_public_ip(self, name: str) -> AssignPublicIp:
+        value = self.checked(name, lambda v: v in {"ENABLED", "DISABLED"}, "'ENABLED' or 'DISABLED'")
+        return "ENABLED" if value == "ENABLED" else "DISABLED"
