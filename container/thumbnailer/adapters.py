@@ -1,0 +1,115 @@
+"""Inputs and sinks for the pipeline: a local file or an S3 object; a directory or the bucket."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+from thumbnailer.pipeline import Input
+from thumbnailer.s3io import RangedS3Reader, SourceObject, put_output
+
+# Half a MiB per block: measured on a 41 MB 720p clip over moto, an exact frame read 0.7 MB in
+# 3 GETs and `auto` 9 MB in 22 GETs (1 MiB blocks: 1.3 MB and 16 MB; 256 KiB: more GETs as
+# keyframes straddle blocks).
+READ_BLOCK_SIZE = 512 * 1024
+
+
+def local_input(path: Path) -> Input:
+    @contextlib.contextmanager
+    def opener() -> Iterator[IO[bytes]]:
+        with path.open("rb") as handle:
+            yield handle
+
+    size = path.stat().st_size
+    return Input(open=opener, description={"path": str(path), "size": size})
+
+
+def s3_input(source: SourceObject, job: Mapping[str, Any] | None = None) -> Input:
+    """Ranged reads of one pinned object version; the manifest gets the reader's request counts."""
+    readers: list[RangedS3Reader] = []
+
+    @contextlib.contextmanager
+    def opener() -> Iterator[IO[bytes]]:
+        reader = RangedS3Reader(source, block_size=READ_BLOCK_SIZE)
+        readers.append(reader)
+        try:
+            yield reader  # type: ignore[misc]  # a RawIOBase: PyAV only needs read/seek
+        finally:
+            reader.close()
+
+    def prefetch(ranges: Any) -> None:
+        if readers and not readers[-1].closed:
+            readers[-1].prefetch(ranges)
+
+    def io_stats() -> dict[str, Any]:
+        return {
+            "requests": sum(r.stats.requests for r in readers),
+            "bytes_read": sum(r.stats.bytes_read for r in readers),
+            "retries": sum(r.stats.retries for r in readers),
+            "object_size": source.size,
+        }
+
+    description: dict[str, Any] = {
+        "uri": source.uri,
+        "bucket": source.bucket,
+        "key": source.key,
+        "version_id": source.version_id,
+        "etag": source.etag,
+        "size": source.size,
+    }
+    for name in ("request_id", "event_time"):
+        if job and job.get(name) is not None:
+            description[name] = job[name]
+    return Input(
+        open=opener,
+        description=description,
+        output_metadata=source_metadata(source),
+        prefetch=prefetch,
+        io_stats=io_stats,
+    )
+
+
+def source_metadata(source: SourceObject) -> dict[str, str]:
+    """User metadata naming the source version on every output (ASCII: S3 metadata is sent as headers)."""
+    return {
+        "source-bucket": source.bucket,
+        "source-key": quote(source.key, safe="/"),
+        "source-version-id": source.version_id or "null",
+        "source-etag": (source.etag or "").strip('"'),
+    }
+
+
+class BucketSink:
+    """Writes outputs to the bucket, only under the output prefix."""
+
+    def __init__(self, bucket: str, output_prefix: str) -> None:
+        self.bucket = bucket
+        self.output_prefix = output_prefix
+
+    def put(
+        self, name: str, body: bytes, *, content_type: str, cache_control: str, metadata: Mapping[str, str]
+    ) -> str:
+        if not name.startswith(self.output_prefix):
+            raise ValueError(f"refusing to write {name!r} outside {self.output_prefix!r}")
+        put_output(
+            self.bucket, name, body, content_type=content_type, cache_control=cache_control, metadata=metadata
+        )
+        return name
+
+
+class DirectorySink:
+    """Writes outputs as files in one directory (the CLI)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def put(
+        self, name: str, body: bytes, *, content_type: str, cache_control: str, metadata: Mapping[str, str]
+    ) -> str:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / Path(name).name
+        path.write_bytes(body)
+        return str(path)

@@ -1,0 +1,127 @@
+"""The exact frame at a time: the last frame whose presentation time is at or before it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+
+from thumbnailer.errors import UnusableVideo
+from thumbnailer.probe import Video
+
+# Accumulates the time spent in a named stage ("seek", "decode"): StageTimer.measure.
+Measure = Callable[[str], AbstractContextManager[None]]
+
+
+def no_measure(_name: str) -> AbstractContextManager[None]:
+    return contextlib.nullcontext()
+
+
+@dataclass
+class Picked:
+    """A decoded frame and where it sits on the presentation timeline."""
+
+    frame: av.VideoFrame
+    time: float  # seconds from the start of the presentation
+    warnings: list[str] = field(default_factory=list)
+
+
+def frame_at(video: Video, seconds: float, measure: Measure = no_measure) -> Picked:
+    """Seek to the keyframe at or before `seconds`, decode forward to the frame a player shows.
+
+    Past the end gives the last frame, before the first frame gives the first one, each with
+    a warning: never an empty result.
+    """
+    target = video.pts_at(seconds)
+    best, overshoot, eof = None, None, False
+    for seek_to in _seek_points(video, target):
+        with measure("seek"):
+            _seek(video, seek_to)
+        with measure("decode"):
+            best, overshoot, eof = _decode_until(video, target)
+        if best is not None:
+            break
+    if best is None:
+        if overshoot is None:
+            raise UnusableVideo("no frame of the video stream could be decoded", "no_decodable_frames")
+        first = video.seconds(_pts(overshoot))
+        return Picked(
+            overshoot,
+            first,
+            [f"{seconds:.3f} s is before the first frame (shown at {first:.3f} s); the first frame is used"],
+        )
+    picked = Picked(best, video.seconds(_pts(best)))
+    if eof and target >= _pts(best) + _frame_duration(video, best):
+        picked.warnings.append(
+            f"{seconds:.3f} s is past the end of the video; the last frame (at {picked.time:.3f} s) is used"
+        )
+    return picked
+
+
+def _seek_points(video: Video, target: int) -> list[int | None]:
+    """Where to seek, in order, until a frame at or before the target decodes.
+
+    The demuxer's index holds decode times: with B-frames the keyframe it picks can be shown
+    after the target, and an open GOP's leading frames need the keyframe before it. So step
+    back one and two keyframes, then decode from the very start (None).
+    """
+    keyframes = sorted({timestamp for timestamp, _, _ in video.keyframes()})
+    before = [k for k in keyframes if k <= target]
+    return [target, *reversed(before[-3:-1]), None]
+
+
+def _seek(video: Video, target: int | None) -> None:
+    try:
+        if target is not None:
+            video.container.seek(target, stream=video.stream, backward=True, any_frame=False)
+            return
+        entries = video.stream.index_entries
+        if len(entries):
+            # The first entry, even one an edit list discards: leading B-frames may need it.
+            first = min(entry.timestamp for entry in entries)
+            video.container.seek(first, stream=video.stream, backward=True, any_frame=True)
+        else:
+            video.container.seek(0, backward=True)
+    except av.error.FFmpegError as error:
+        if target is None:
+            reason = "corrupt" if video.keyframes() else "no_decodable_frames"
+            raise UnusableVideo(
+                f"the video cannot be read from its start: {error.strerror}", reason
+            ) from error
+
+
+def _decode_until(video: Video, target: int) -> tuple[Any, Any, bool]:
+    """Decode forward; return (last frame <= target, first frame > target, reached end of stream)."""
+    best = None
+    try:
+        for packet in video.container.demux(video.stream):
+            for frame in packet.decode():
+                if _pts(frame) <= target:
+                    best = frame
+                else:
+                    return best, frame, False
+    except av.error.FFmpegError as error:
+        # Truncated or corrupt data: what decoded before the damage is still a frame a player shows.
+        if best is None:
+            raise UnusableVideo(
+                f"the video data is corrupt or truncated: {error.strerror}", "corrupt"
+            ) from error
+    return best, None, True
+
+
+def _pts(frame: av.VideoFrame) -> int:
+    if frame.pts is not None:
+        return int(frame.pts)
+    return int(frame.dts or 0)
+
+
+def _frame_duration(video: Video, frame: av.VideoFrame) -> int:
+    duration = int(frame.duration or 0)
+    if duration > 0:
+        return duration
+    rate = video.info.frame_rate or 25.0
+    return max(1, int(1 / (rate * video.time_base)))

@@ -1,0 +1,65 @@
+"""JSON-lines logs (Powertools Logger, which works outside Lambda) and per-stage timings."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aws_lambda_powertools import Logger
+
+SERVICE = "thumbnail-worker"
+
+
+@functools.cache
+def get_logger() -> Logger:
+    """The worker's logger, made once per process (Powertools loggers of one service share state).
+
+    Logs go to stderr: the CLI prints the manifest on stdout; awslogs collects both in the task.
+    """
+    return Logger(
+        service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
+        level=os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"),
+        logger_handler=logging.StreamHandler(sys.stderr),
+    )
+
+
+class StageTimer:
+    """Times the stages of a job (open, seek, decode, encode, upload) and logs each one."""
+
+    def __init__(self, logger: Logger) -> None:
+        self.logger = logger
+        self.timings_ms: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time a stage and log it when it ends."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = self._add(name, started)
+            self.logger.info("stage finished", stage=name, duration_ms=elapsed)
+
+    @contextmanager
+    def measure(self, name: str) -> Iterator[None]:
+        """Add to a stage's total without a log line (seeks and decodes repeat); see `log_total`."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._add(name, started)
+
+    def log_total(self, *names: str) -> None:
+        for name in names:
+            if name in self.timings_ms:
+                self.logger.info("stage finished", stage=name, duration_ms=self.timings_ms[name])
+
+    def _add(self, name: str, started: float) -> float:
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
+        self.timings_ms[name] = round(self.timings_ms.get(name, 0.0) + elapsed, 1)
+        return elapsed

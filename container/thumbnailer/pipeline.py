@@ -1,0 +1,145 @@
+"""One job, whatever the input and the output: open, pick the frame, render, write, describe.
+
+The CLI and the task differ only in the `Input` (a local file or a ranged S3 reader) and the
+`Sink` (a directory or the bucket); everything else runs here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol
+
+from thumbnailer import auto, colour, geometry, manifest, render
+from thumbnailer.extract import Picked, frame_at
+from thumbnailer.logs import StageTimer
+from thumbnailer.naming import OutputNames
+from thumbnailer.options import Options
+from thumbnailer.probe import Video, open_video
+
+THUMBNAIL_CACHE_CONTROL = "public, max-age=86400"
+# The manifest changes when the video is replaced: clients should revalidate it.
+MANIFEST_CACHE_CONTROL = "no-cache"
+
+
+class Sink(Protocol):
+    """Where outputs go; returns the name the manifest should list (a key or a file path)."""
+
+    def put(
+        self, name: str, body: bytes, *, content_type: str, cache_control: str, metadata: Mapping[str, str]
+    ) -> str: ...
+
+
+@dataclass
+class Input:
+    """A readable source: `open` gives a seekable binary file; `prefetch` and `io_stats` are optional."""
+
+    open: Callable[[], AbstractContextManager[IO[bytes]]]
+    description: dict[str, Any]  # identity for the manifest: uri, bucket, key, version_id, etag, size...
+    output_metadata: dict[str, str] = field(default_factory=dict)  # stamped on every output
+    prefetch: Callable[[Sequence[tuple[int, int]]], None] | None = None
+    io_stats: Callable[[], dict[str, Any]] = dict
+
+
+def run(source: Input, options: Options, names: OutputNames, sink: Sink, timer: StageTimer) -> dict[str, Any]:
+    """Make and write the thumbnails, then the manifest (last: its presence means all is written)."""
+    with contextlib.ExitStack() as stack:
+        fileobj = stack.enter_context(source.open())
+        with timer.stage("open"):
+            video = stack.enter_context(open_video(fileobj))
+        picked = _pick(video, options, source, timer)
+        timer.log_total("prefetch", "seek", "decode")
+        with timer.stage("convert"):
+            described = colour.describe(picked.frame)
+            picture = geometry.to_display(
+                colour.to_srgb_image(picked.frame), video.info.sample_aspect_ratio, video.info.orientation
+            )
+        info = video.info
+    with timer.stage("encode"):
+        rendered = render.render(picture, options.format, options.widths)
+    metadata = {**source.output_metadata, "thumbnail-time": f"{picked.time:.6f}"}
+    listed = []
+    with timer.stage("upload"):
+        for output in rendered:
+            name = sink.put(
+                names.thumbnail(options.extension, output.requested_width),
+                output.body,
+                content_type=output.content_type,
+                cache_control=THUMBNAIL_CACHE_CONTROL,
+                metadata=metadata,
+            )
+            listed.append(
+                {
+                    "name": name,
+                    "width": output.width,
+                    "height": output.height,
+                    "requested_width": output.requested_width,
+                    "format": output.format,
+                    "content_type": output.content_type,
+                    "bytes": len(output.body),
+                }
+            )
+    warnings = [*info.warnings, *picked.warnings, *(w for output in rendered for w in output.warnings)]
+    document = manifest.success(
+        origin={"input": source.description},
+        source=manifest.describe_source(info, described),
+        options=options,
+        frame_time=picked.time,
+        thumbnails=listed,
+        warnings=warnings,
+        io=source.io_stats(),
+        timings_ms=timer.timings_ms,
+    )
+    sink.put(
+        names.manifest(),
+        manifest.dumps(document),
+        content_type=manifest.CONTENT_TYPE,
+        cache_control=MANIFEST_CACHE_CONTROL,
+        metadata=source.output_metadata,
+    )
+    return document
+
+
+def _pick(video: Video, options: Options, source: Input, timer: StageTimer) -> Picked:
+    at = options.at
+    if at.kind == "auto":
+        return auto.representative_frame(video, source.prefetch, timer.measure)
+    if at.kind == "percent":
+        if video.info.duration is None:
+            picked = frame_at(video, 0.0, timer.measure)
+            picked.warnings.append(f"the duration is unknown: {at} cannot be placed; the first frame is used")
+            return picked
+        return frame_at(video, video.info.duration * at.value / 100.0, timer.measure)
+    return frame_at(video, at.value, timer.measure)
+
+
+def write_failure(
+    sink: Sink,
+    names: OutputNames,
+    *,
+    source: Input | None,
+    description: Mapping[str, Any],
+    exit_code: int,
+    reason: str,
+    message: str,
+    options: Options | None,
+) -> dict[str, Any]:
+    """The error manifest, at the manifest's name: a user looking for the thumbnail finds why."""
+    document = manifest.failure(
+        origin={"input": dict(description)},
+        exit_code=exit_code,
+        reason=reason,
+        message=message,
+        options=options,
+        io=source.io_stats() if source else None,
+    )
+    sink.put(
+        names.manifest(),
+        manifest.dumps(document),
+        content_type=manifest.CONTENT_TYPE,
+        cache_control=MANIFEST_CACHE_CONTROL,
+        metadata=source.output_metadata if source else {},
+    )
+    return document

@@ -1,0 +1,147 @@
+"""Open a video with PyAV and describe its main video stream as a player would show it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import IO, Any
+
+import av
+
+from thumbnailer.errors import UnusableVideo
+from thumbnailer.geometry import Orientation, displayed_size, orientation_from_matrix, sar_or_square
+
+AV_TIME_BASE = 1_000_000
+TIME_TOLERANCE = Fraction(1, 1_000_000)
+# A container duration this much longer than the sample index is not believed (fragmented
+# files with a 2^32-tick duration, headers describing media that is not there).
+IMPLAUSIBLE_DURATION_FACTOR = 1.5
+
+
+@dataclass
+class SourceInfo:
+    codec: str
+    coded_width: int
+    coded_height: int
+    sample_aspect_ratio: Fraction
+    orientation: Orientation
+    display_width: int
+    display_height: int
+    frame_rate: float | None
+    origin: float  # seconds: pts of the presentation's time 0
+    duration: float | None  # seconds from the origin to the end of the presentation
+    container_format: str
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Video:
+    """An opened container, its chosen video stream, and what is known about it."""
+
+    container: Any  # av.container.InputContainer (untyped library)
+    stream: Any  # av.video.stream.VideoStream
+    info: SourceInfo
+
+    @property
+    def time_base(self) -> Fraction:
+        return Fraction(self.stream.time_base)
+
+    def seconds(self, pts: int) -> float:
+        """A pts of the stream as seconds on the presentation timeline."""
+        return float(pts * self.time_base) - self.info.origin
+
+    def pts_at(self, seconds: float) -> int:
+        """The largest pts that is at or before `seconds` on the presentation timeline.
+
+        Decimal arithmetic to the microsecond: 0.3 s (0.29999... in binary) and 1/30 s written
+        to 16 digits both reach the frame shown at that instant.
+        """
+        exact = Fraction(repr(float(seconds))) + Fraction(repr(float(self.info.origin)))
+        return int((exact + TIME_TOLERANCE) // self.time_base)
+
+    def keyframes(self) -> list[tuple[int, int, int]]:
+        """(timestamp, byte position, size) of every keyframe in the demuxer's index."""
+        entries = self.stream.index_entries
+        return [(e.timestamp, e.pos, e.size) for e in entries if e.is_keyframe and not e.is_discard]
+
+
+@contextlib.contextmanager
+def open_video(fileobj: IO[bytes] | str) -> Iterator[Video]:
+    """Open `fileobj`, pick its video stream, or raise UnusableVideo naming the reason."""
+    try:
+        container = av.open(fileobj, mode="r")
+    except av.error.FFmpegError as error:
+        raise UnusableVideo(f"not a readable video container: {error.strerror}", "not_a_video") from error
+    try:
+        stream = _main_video_stream(container)
+        stream.thread_type = "AUTO"  # frame and slice threads: decoding scales with the cores
+        yield Video(container, stream, _describe(container, stream))
+    finally:
+        container.close()
+
+
+def _main_video_stream(container: Any) -> Any:
+    # Cover art is a "video" stream of one picture with the attached_pic disposition: not the video.
+    candidates = [
+        s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)
+    ]
+    if not candidates:
+        raise UnusableVideo("the file has no video stream", "no_video_stream")
+    return max(candidates, key=lambda s: (s.frames or 0, (s.codec_context.width or 0)))
+
+
+def _describe(container: Any, stream: Any) -> SourceInfo:
+    ctx = stream.codec_context
+    width, height = int(ctx.width or 0), int(ctx.height or 0)
+    if width <= 0 or height <= 0:
+        raise UnusableVideo(
+            "the video stream has no picture size (no decodable frames)", "no_decodable_frames"
+        )
+    matrix = ctx.coded_side_data.get("display_matrix") if hasattr(ctx, "coded_side_data") else None
+    orientation = orientation_from_matrix(matrix)
+    sar = sar_or_square(Fraction(stream.sample_aspect_ratio) if stream.sample_aspect_ratio else None)
+    shown = displayed_size(width, height, sar, orientation)
+    format_name = str(container.format.name)
+    # MP4/MOV timestamps are already on the movie timeline (edit lists applied, an empty edit
+    # shifts the first frame later), so time 0 is pts 0; elsewhere (MPEG-TS) the first timestamp.
+    origin = 0.0 if "mov" in format_name else (container.start_time or 0) / AV_TIME_BASE
+    info = SourceInfo(
+        codec=str(ctx.name),
+        coded_width=width,
+        coded_height=height,
+        sample_aspect_ratio=sar,
+        orientation=orientation,
+        display_width=shown[0],
+        display_height=shown[1],
+        frame_rate=float(stream.average_rate) if stream.average_rate else None,
+        origin=origin,
+        duration=None,
+        container_format=format_name,
+    )
+    info.duration = _duration(container, stream, info)
+    return info
+
+
+def _duration(container: Any, stream: Any, info: SourceInfo) -> float | None:
+    """Presentation length in seconds, cross-checked against the sample index."""
+    claimed: float | None = None
+    if container.duration:
+        claimed = ((container.start_time or 0) + container.duration) / AV_TIME_BASE - info.origin
+    elif stream.duration:
+        claimed = float(((stream.start_time or 0) + stream.duration) * stream.time_base) - info.origin
+    entries = stream.index_entries
+    indexed: float | None = None
+    if len(entries):
+        frame_time = 1 / info.frame_rate if info.frame_rate else 0.0
+        last = max(e.timestamp for e in entries)
+        indexed = float(last * stream.time_base) - info.origin + frame_time
+    if claimed is None:
+        return indexed
+    if indexed is not None and indexed > 0 and claimed > indexed * IMPLAUSIBLE_DURATION_FACTOR + 1:
+        info.warnings.append(
+            f"the container claims {claimed:.3f} s but its samples end near {indexed:.3f} s; using the latter"
+        )
+        return indexed
+    return claimed

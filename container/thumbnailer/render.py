@@ -1,0 +1,58 @@
+"""Encode the displayed picture with Pillow: one file per width, aspect ratio kept, never upscaled."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from thumbnailer.options import ImageFormat
+
+CONTENT_TYPES: dict[ImageFormat, str] = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+_SAVE_ARGS: dict[ImageFormat, dict[str, object]] = {
+    "jpeg": {"format": "JPEG", "quality": 85, "optimize": True},
+    "png": {"format": "PNG", "compress_level": 4},
+    "webp": {"format": "WEBP", "quality": 80, "method": 4},
+}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    requested_width: int | None  # None: the displayed size
+    width: int
+    height: int
+    format: ImageFormat
+    body: bytes
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+
+def render(image: Image.Image, fmt: ImageFormat, widths: tuple[int, ...]) -> list[Rendered]:
+    """One encoded thumbnail per requested width (or one at the picture's size)."""
+    image = image.convert("RGB")
+    if not widths:
+        return [Rendered(None, image.width, image.height, fmt, encode(image, fmt))]
+    outputs = []
+    for width in widths:
+        warnings = []
+        if width > image.width:
+            warnings.append(f"width {width} is larger than the picture ({image.width}); not upscaled")
+        target_width = min(width, image.width)
+        target_height = max(1, round(image.height * target_width / image.width))
+        resized = (
+            image
+            if target_width == image.width
+            else image.resize((target_width, target_height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        )
+        outputs.append(Rendered(width, resized.width, resized.height, fmt, encode(resized, fmt), warnings))
+    return outputs
+
+
+def encode(image: Image.Image, fmt: ImageFormat) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, **_SAVE_ARGS[fmt])  # type: ignore[arg-type]
+    return buffer.getvalue()

@@ -1,0 +1,72 @@
+"""Run one job and classify its outcome into an exit code (shared by the task and the CLI)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from thumbnailer import pipeline
+from thumbnailer.errors import EXIT_OK, EXIT_UNEXPECTED, EXIT_UNUSABLE_VIDEO, WorkerError
+from thumbnailer.logs import StageTimer
+from thumbnailer.naming import OutputNames
+from thumbnailer.options import Options
+from thumbnailer.s3io import SourceChanged, SourceNotFound, SourceUnreadable
+
+
+def execute(
+    prepare: Callable[[], tuple[pipeline.Input, Options]],
+    names: OutputNames,
+    sink: pipeline.Sink,
+    logger: Logger,
+    description: Mapping[str, Any],
+) -> tuple[int, dict[str, Any] | None]:
+    """Prepare (HEAD, options), run, and on failure write the error manifest where one belongs.
+
+    Returns the exit code and the manifest written (None when none could be).
+    """
+    timer = StageTimer(logger)
+    source: pipeline.Input | None = None
+    options: Options | None = None
+    try:
+        source, options = prepare()
+        document = pipeline.run(source, options, names, sink, timer)
+    except WorkerError as error:
+        code, reason, message = error.exit_code, error.reason, error.message
+    except SourceChanged as error:
+        # A newer version is on its way (its own event and task): leave its outputs to it.
+        logger.warning("source changed while being read", reason="source_changed", error=str(error))
+        return EXIT_UNEXPECTED, None
+    except SourceNotFound as error:
+        code, reason, message = EXIT_UNUSABLE_VIDEO, "source_not_found", str(error)
+    except SourceUnreadable as error:
+        code, reason, message = EXIT_UNEXPECTED, "source_unreadable", str(error)
+    except Exception as error:
+        logger.exception("unexpected failure")
+        code, reason, message = EXIT_UNEXPECTED, "internal_error", f"{type(error).__name__}: {error}"
+    else:
+        logger.info(
+            "thumbnails written",
+            outputs=[t["name"] for t in document["thumbnails"]],
+            frame_time=document["frame"]["time"],
+            warnings=document["warnings"],
+            io=document["io"],
+        )
+        return EXIT_OK, document
+    logger.error("no thumbnail", exit_code=code, reason=reason, error=message)
+    try:
+        failure = pipeline.write_failure(
+            sink,
+            names,
+            source=source,
+            description=source.description if source else description,
+            exit_code=code,
+            reason=reason,
+            message=message,
+            options=options,
+        )
+    except Exception:
+        logger.exception("the error manifest could not be written")
+        return code, None
+    return code, failure

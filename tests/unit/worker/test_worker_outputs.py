@@ -1,0 +1,115 @@
+"""Output naming (docs/contract.md), encoding and the manifest, and the CLI's exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from tests.unit.worker.synthetic import Clip, read_barcode
+from thumbnailer.__main__ import main as cli_main
+from thumbnailer.errors import InvalidOptions
+from thumbnailer.naming import OutputNames
+from thumbnailer.render import render
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_names_follow_the_contract() -> None:
+    names = OutputNames.for_key("videos/a/b.mp4", "videos/", "thumbnails/")
+    assert names.thumbnail("jpg") == "thumbnails/a/b.mp4.jpg"
+    assert names.thumbnail("webp", 320) == "thumbnails/a/b.mp4.320w.webp"
+    assert names.manifest() == "thumbnails/a/b.mp4.json"
+    other = OutputNames.for_key("videos/a/b.mov", "videos/", "thumbnails/")
+    assert other.thumbnail("jpg") != names.thumbnail("jpg") and other.manifest() != names.manifest()
+    assert OutputNames.for_key("videos/with space+plus é.mp4", "videos/", "thumbnails/").manifest() == (
+        "thumbnails/with space+plus é.mp4.json"
+    )
+    for bad in ("videos/", "videos/dir/"):
+        with pytest.raises(InvalidOptions):
+            OutputNames.for_key(bad, "videos/", "thumbnails/")
+
+
+@pytest.mark.parametrize(("fmt", "pil_format"), [("jpeg", "JPEG"), ("png", "PNG"), ("webp", "WEBP")])
+def test_formats_decode_as_themselves(fmt: Any, pil_format: str) -> None:
+    picture = Image.new("RGB", (101, 57), (200, 30, 30))  # odd sizes
+    (only,) = render(picture, fmt, ())
+    decoded = Image.open(io.BytesIO(only.body))
+    assert decoded.format == pil_format and decoded.size == (101, 57)
+    sized = render(picture, fmt, (50, 101, 300))
+    assert [(r.width, r.height) for r in sized] == [(50, 28), (101, 57), (101, 57)]
+    assert sized[2].warnings and not sized[0].warnings
+
+
+def test_cli_writes_thumbnail_and_manifest(
+    clips: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip: Clip = clips["moov_end"]
+    code = cli_main([str(clip.path), "--out", str(tmp_path), "--at", "00:00:01.5", "--format", "png"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads((tmp_path / "moov_end.mp4.json").read_text())
+    assert printed["status"] == "ok" and printed["frame"]["time"] == pytest.approx(1.5)
+    assert read_barcode(Image.open(tmp_path / "moov_end.mp4.png")) == 45
+    assert printed["source"]["display_width"] == clip.width
+    assert set(printed["timings_ms"]) >= {"open", "seek", "decode", "encode", "upload"}
+
+
+def test_cli_percent_of_duration(clips: dict[str, Any], tmp_path: Path) -> None:
+    clip: Clip = clips["moov_end"]  # 90 frames, 3 s
+    assert cli_main([str(clip.path), "--out", str(tmp_path), "--at", "50%", "--format", "png"]) == 0
+    assert read_barcode(Image.open(tmp_path / "moov_end.mp4.png")) == 45
+
+
+def test_cli_invalid_option_exits_2_and_writes_nothing(clips: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert cli_main([str(clips["moov_end"].path), "--out", str(out), "--at", "-3"]) == 2
+    assert cli_main([str(clips["moov_end"].path), "--out", str(out), "--width", "0"]) == 2
+    assert not out.exists()
+
+
+def test_cli_unusable_input_exits_3_with_an_error_manifest(tmp_path: Path) -> None:
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("this is not a video\n" * 50)
+    assert cli_main([str(not_video), "--out", str(tmp_path / "out")]) == 3
+    manifest = json.loads((tmp_path / "out" / "notes.mp4.json").read_text())
+    assert manifest["status"] == "error" and manifest["error"]["reason"] == "not_a_video"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["notes.mp4.json"]
+
+
+def test_cli_as_a_real_process(clips: dict[str, Any], tmp_path: Path) -> None:
+    clip: Clip = clips["moov_front"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "thumbnailer",
+            str(clip.path),
+            "--out",
+            str(tmp_path),
+            "--at",
+            "1",
+            "--width",
+            "96",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads(result.stdout)
+    assert manifest["thumbnails"][0]["name"].endswith("moov_front.mp4.96w.jpg")
+    thumbnail = Image.open(tmp_path / "moov_front.mp4.96w.jpg")
+    assert thumbnail.size == (96, 54)
+    assert read_barcode(thumbnail, coded_width=clip.width) == 30
+    # Logs are JSON lines on stderr, with the stage timings.
+    stages = {json.loads(line).get("stage") for line in result.stderr.splitlines() if line.startswith("{")}
+    assert {"open", "seek", "decode", "encode", "upload"} <= stages
