@@ -88,12 +88,13 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             requested_range = self.headers.get("Range")
             if fault == "500":
                 payload = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
+                # Recorded before answering: the client may look at the log as soon as it has the reply.
+                proxy.record(Exchange(self.command, self.path, requested_range, 500, len(payload)))
                 self.send_response(500)
                 self.send_header("Content-Type", "application/xml")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
-                proxy.record(Exchange(self.command, self.path, requested_range, 500, len(payload)))
                 return
             connection = http.client.HTTPConnection(upstream.hostname or "", upstream.port, timeout=30)
             headers = {name: value for name, value in self.headers.items() if name.lower() not in HOP_BY_HOP}
@@ -101,6 +102,10 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             response = connection.getresponse()
             body = response.read()
             connection.close()
+            sent = body[: len(body) // 2] if fault == "truncate" else body
+            if self.command == "HEAD":
+                sent = b""
+            proxy.record(Exchange(self.command, self.path, requested_range, response.status, len(sent)))
             self.send_response(response.status)
             for name, value in response.getheaders():
                 if name.lower() not in HOP_BY_HOP | {"content-length"}:
@@ -108,13 +113,10 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             # HEAD announces the object's length without a body.
             self.send_header("Content-Length", response.getheader("Content-Length") or str(len(body)))
             self.end_headers()
-            sent = body[: len(body) // 2] if fault == "truncate" else body
-            if self.command != "HEAD":
-                self.wfile.write(sent)
+            self.wfile.write(sent)
             self.wfile.flush()
             if fault == "truncate":  # announce the whole body, send half, hang up
                 self.close_connection = True
-            proxy.record(Exchange(self.command, self.path, requested_range, response.status, len(sent)))
 
         do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _forward
 

@@ -1,0 +1,161 @@
+"""python -m local_stack demo | up | down | serve: the local stack from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from local_stack import demo
+from local_stack.stack import LocalStack
+
+STATE_DIR = demo.STATE_DIR
+STATE_FILE = STATE_DIR / "state.json"
+SERVE_LOG = STATE_DIR / "serve.log"
+START_TIMEOUT_S = 120.0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_demo = commands.add_parser("demo", help="one video through the whole pipeline, then stop")
+    run_demo.add_argument("--video", type=Path, help="your own video (default: a generated sample)")
+    run_demo.add_argument("--key", help="the S3 key to upload it under (default videos/<file name>)")
+    run_demo.add_argument("--meta", help="S3 user metadata, e.g. 'thumbnail-at=7.3,thumbnail-format=png'")
+    run_demo.add_argument("--out", type=Path, default=Path("demo-output"))
+    run_demo.add_argument(
+        "--docker", action="store_true", help="run the worker in its image (needs a Docker engine)"
+    )
+    commands.add_parser("up", help="start the local stack in the background")
+    commands.add_parser("down", help="stop the background local stack")
+    serve = commands.add_parser("serve", help="run the local stack in the foreground (what `up` starts)")
+    serve.add_argument("--state", type=Path, default=STATE_FILE)
+    arguments = parser.parse_args(argv)
+    demo.configure_logging()
+    warnings.filterwarnings("ignore", module="moto")
+    if arguments.command == "demo":
+        return demo.run(
+            arguments.video, arguments.key, arguments.meta, arguments.out, use_docker=arguments.docker
+        )
+    if arguments.command == "up":
+        return up()
+    if arguments.command == "down":
+        return down()
+    return serve_forever(arguments.state)
+
+
+def _running_state() -> dict[str, object] | None:
+    try:
+        state: dict[str, object] = json.loads(STATE_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    pid = state.get("pid")
+    if not isinstance(pid, int) or not _alive(pid):
+        return None
+    return state
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def up() -> int:
+    state = _running_state()
+    if state is None:
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        STATE_FILE.unlink(missing_ok=True)
+        with SERVE_LOG.open("ab") as log:
+            process = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
+                [sys.executable, "-m", "local_stack", "serve", "--state", str(STATE_FILE)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # outlives `make local-up`, and Ctrl-C in that shell
+                cwd=demo.REPO_ROOT,
+            )
+        print(f"starting the local stack (pid {process.pid}, log {SERVE_LOG}) ...", flush=True)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while state is None:
+            if process.poll() is not None or time.monotonic() > deadline:
+                print(f"the local stack did not start; see {SERVE_LOG}", file=sys.stderr)
+                return 1
+            time.sleep(0.3)
+            state = _running_state()
+    else:
+        print(f"the local stack is already running (pid {state['pid']})")
+    endpoint, bucket = state["endpoint"], state["bucket"]
+    print(
+        f"""
+Local stack running at {endpoint} (bucket {bucket}). In another shell:
+
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
+  aws --endpoint-url {endpoint} s3 cp my-video.mp4 "s3://{bucket}/videos/my-video.mp4" \\
+      --metadata thumbnail-at=7.3
+  aws --endpoint-url {endpoint} s3 ls "s3://{bucket}/thumbnails/" --recursive
+  aws --endpoint-url {endpoint} s3 cp "s3://{bucket}/thumbnails/my-video.mp4.json" -
+
+Worker logs: {state["task_logs"]}
+Stop it with: make local-down"""
+    )
+    return 0
+
+
+def down() -> int:
+    state = _running_state()
+    if state is None:
+        print("no local stack is running")
+        STATE_FILE.unlink(missing_ok=True)
+        return 0
+    pid = int(str(state["pid"]))
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _alive(pid):
+        print(f"the local stack (pid {pid}) did not stop within 30 s", file=sys.stderr)
+        return 1
+    STATE_FILE.unlink(missing_ok=True)
+    print(f"local stack stopped (pid {pid})")
+    return 0
+
+
+def serve_forever(state_file: Path) -> int:
+    stop = threading.Event()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda *_: stop.set())
+    work_dir = state_file.parent / "run"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with LocalStack(work_dir=work_dir) as stack:
+        state = {
+            "pid": os.getpid(),
+            "endpoint": stack.emulator.endpoint_url,
+            "bucket": stack.bucket,
+            "outputs": dict(stack.outputs),
+            "task_logs": str(work_dir / "task-logs"),
+        }
+        partial = state_file.with_suffix(".partial")
+        partial.write_text(json.dumps(state, indent=2), encoding="utf-8")
+        partial.replace(state_file)  # `up` sees a complete file or none
+        print(f"local stack ready at {stack.emulator.endpoint_url}", flush=True)
+        stop.wait()
+    state_file.unlink(missing_ok=True)
+    print("local stack stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

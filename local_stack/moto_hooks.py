@@ -1,0 +1,100 @@
+"""The only places where the local stack reaches into moto itself, kept together and small.
+
+- RunTask idempotency. AWS returns the tasks of an earlier RunTask that carried the same
+  `clientToken` instead of starting new ones; moto 5.2.5 ignores the token, so a duplicated
+  S3 event would start two workers here and only one on AWS. `honour_run_task_client_token`
+  patches moto's ECS response handler to keep AWS's behaviour.
+- Generated ECR repository names. CloudFormation names an unnamed AWS::ECR::Repository in
+  lower case, as ECR requires; moto 5.2.5 keeps the stack's and logical id's capitals and then
+  rejects its own name. `lowercase_generated_ecr_names` lower-cases that one generated name.
+- Resolving template properties inside a deployed stack with the intrinsic-function engine
+  moto used to create it, so what moto dropped can be re-applied from the template's own
+  properties (see deploy.py).
+
+Both work only while the emulator runs in this process (`running_emulator()` does that).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from moto.cloudformation import parsing
+from moto.cloudformation.models import cloudformation_backends
+from moto.cloudformation.parsing import clean_json
+from moto.ecs.responses import EC2ContainerServiceResponse
+
+_lock = threading.Lock()
+_patched: set[str] = set()
+# (account, region, cluster, clientToken) -> the task ARNs the first call started.
+_tasks_by_token: dict[tuple[str, str, str, str], list[str]] = {}
+
+
+def apply() -> None:
+    """Every fidelity patch below, once per process."""
+    honour_run_task_client_token()
+    lowercase_generated_ecr_names()
+
+
+def lowercase_generated_ecr_names() -> None:
+    with _lock:
+        if "ecr-names" in _patched:
+            return
+        original = parsing.generate_resource_name
+
+        def generate_resource_name(resource_type: str, stack_name: str, logical_id: str) -> str:
+            name = original(resource_type, stack_name, logical_id)
+            return name.lower() if resource_type == "AWS::ECR::Repository" else name
+
+        parsing.generate_resource_name = generate_resource_name
+        _patched.add("ecr-names")
+
+
+def honour_run_task_client_token() -> None:
+    """Make moto's RunTask idempotent on clientToken, as AWS is. Safe to call more than once."""
+    with _lock:
+        if "run-task-client-token" in _patched:
+            return
+        original = EC2ContainerServiceResponse.run_task
+
+        def run_task(self: EC2ContainerServiceResponse) -> Any:
+            token = self._get_param("clientToken")
+            if not token:
+                return original(self)
+            cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
+            slot = (self.current_account, self.region, cluster.name, str(token))
+            with _lock:
+                known = _tasks_by_token.get(slot)
+                started = self.ecs_backend.tasks.get(cluster.name, {})
+                if known and all(arn in started for arn in known):
+                    return _action_result({"tasks": [started[arn] for arn in known], "failures": []})
+                result = original(self)
+                _tasks_by_token[slot] = [task.task_arn for task in started_tasks(result)]
+                return result
+
+        EC2ContainerServiceResponse.run_task = run_task  # type: ignore[method-assign]
+        _patched.add("run-task-client-token")
+
+
+def started_tasks(result: Any) -> list[Any]:
+    """The Task models inside moto's RunTask ActionResult."""
+    return list(result.result["tasks"])
+
+
+def _action_result(payload: dict[str, Any]) -> Any:
+    from moto.core.responses import ActionResult
+
+    return ActionResult(payload)
+
+
+def resolve_in_stack(stack_id: str, value: Any) -> Any:
+    """`value` (template JSON with Ref/GetAtt/Sub/If...) resolved as moto resolved the stack."""
+    account_id, region = _account_and_region(stack_id)
+    stack = cloudformation_backends[account_id][region].stacks[stack_id]
+    return clean_json(value, stack.resource_map)
+
+
+def _account_and_region(stack_id: str) -> tuple[str, str]:
+    # arn:aws:cloudformation:<region>:<account>:stack/<name>/<uuid>
+    parts = stack_id.split(":")
+    return parts[4], parts[3]

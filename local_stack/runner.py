@@ -1,0 +1,300 @@
+"""Fargate, locally: run the worker for every task that RunTask started in the emulator.
+
+The emulator only records tasks. This runner polls the cluster, and for each new task runs the
+task definition's essential container as ECS would: the container's environment, then the
+RunTask overrides for the container of that name, as a subprocess (or in the real image when a
+Docker engine is present and asked for), then stops the task with the worker's exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from local_stack.emulator import Emulator
+
+LOG = logging.getLogger(__name__)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = REPO_ROOT / "container" / "Dockerfile"
+LOCAL_IMAGE = "thumbnail-creator-worker:local"
+TIMED_OUT_EXIT_CODE = 137  # what ECS reports for a container killed with SIGKILL
+# Taken from this process into the worker's: what any program needs to start, nothing AWS.
+_PROCESS_BASICS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT")
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """One task the runner ran and stopped."""
+
+    task_arn: str
+    job: Mapping[str, Any] | None  # THUMBNAIL_JOB as the launcher sent it
+    exit_code: int
+    stopped_reason: str
+    log_path: Path
+
+    @property
+    def key(self) -> str | None:
+        return None if self.job is None else self.job.get("key")
+
+
+def dockerfile_command(dockerfile: Path | None = None) -> list[str]:
+    """ENTRYPOINT + CMD of the worker image, exec form only (no shell strings are run here)."""
+    dockerfile = dockerfile or DOCKERFILE
+    text = re.sub(r"\\\n", " ", dockerfile.read_text(encoding="utf-8"))
+    found: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        match = re.match(r"\s*(ENTRYPOINT|CMD)\s+(.*)$", line, flags=re.IGNORECASE)
+        if not match:
+            continue
+        instruction, argument = match.group(1).upper(), match.group(2).strip()
+        try:
+            parsed = json.loads(argument)
+        except json.JSONDecodeError:
+            parsed = None
+        if not (isinstance(parsed, list) and all(isinstance(part, str) for part in parsed)):
+            raise ValueError(f"{dockerfile}: {instruction} must use the exec form (a JSON array)")
+        found[instruction] = parsed  # the last one wins, as in Docker
+    command = found.get("ENTRYPOINT", []) + found.get("CMD", [])
+    if not command:
+        raise ValueError(f"{dockerfile}: no ENTRYPOINT or CMD")
+    return command
+
+
+def container_argv(
+    container: Mapping[str, Any], override: Mapping[str, Any], image_command: Sequence[str]
+) -> list[str]:
+    """The process ECS would start: entryPoint + command, each falling back to the image's."""
+    if container.get("entryPoint") or override.get("command") or container.get("command"):
+        entry = list(container.get("entryPoint") or [])
+        command = list(override.get("command") or container.get("command") or [])
+        argv = entry + command if entry else command
+    else:
+        argv = list(image_command)
+    return argv
+
+
+def local_argv(argv: Sequence[str]) -> list[str]:
+    """The image's `python` is this venv's interpreter locally; anything else runs as written."""
+    if argv and re.fullmatch(r"python(3(\.\d+)?)?", Path(argv[0]).name):
+        return [sys.executable, *argv[1:]]
+    return list(argv)
+
+
+def task_environment(container: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, str]:
+    """The container's environment, then the RunTask overrides for it (later names win)."""
+    env = {item["name"]: item["value"] for item in container.get("environment") or []}
+    env.update({item["name"]: item["value"] for item in override.get("environment") or []})
+    return env
+
+
+def _pairs(items: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    return {item["name"]: item for item in items if "name" in item}
+
+
+class TaskRunner:
+    """Polls the cluster for RUNNING tasks and runs each one once, a few at a time."""
+
+    def __init__(
+        self,
+        emulator: Emulator,
+        cluster: str,
+        log_dir: Path,
+        *,
+        max_parallel: int = 2,
+        timeout_s: float = 300.0,
+        use_docker: bool = False,
+        poll_interval_s: float = 0.2,
+    ) -> None:
+        self._emulator = emulator
+        self._ecs = emulator.client("ecs")
+        self._cluster = cluster
+        self._log_dir = log_dir
+        self._timeout_s = timeout_s
+        self._use_docker = use_docker
+        self._poll_interval_s = poll_interval_s
+        self._image_command = dockerfile_command()
+        # Taken now: the event pump swaps os.environ while the launcher runs (events.py).
+        self._base_env = {name: os.environ[name] for name in _PROCESS_BASICS if name in os.environ}
+        self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="task")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll_forever, name="task-runner", daemon=True)
+        self._lock = threading.Lock()
+        self._seen: set[str] = set()
+        self._outcomes: dict[str, TaskOutcome] = {}
+        self._task_definitions: dict[str, Mapping[str, Any]] = {}
+        self.errors: list[str] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> TaskRunner:
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        self._emulator.pin_ecs_task_status()  # tasks stay RUNNING until this runner stops them
+        if self._use_docker:
+            subprocess.run(  # noqa: S603 - fixed argv, no shell
+                [_docker(), "build", "--quiet", "-t", LOCAL_IMAGE, str(DOCKERFILE.parent)], check=True
+            )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- what tests and the demo read ------------------------------------------------------
+    @property
+    def outcomes(self) -> dict[str, TaskOutcome]:
+        with self._lock:
+            return dict(self._outcomes)
+
+    def started_count(self) -> int:
+        with self._lock:
+            return len(self._seen)
+
+    def idle(self) -> bool:
+        """Every task seen so far has finished."""
+        with self._lock:
+            return len(self._seen) == len(self._outcomes)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def _poll_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._poll_once()
+            except Exception as error:  # keep polling: one bad answer must not end the runner
+                LOG.exception("task runner poll failed")
+                self.errors.append(repr(error))
+            self._stop.wait(self._poll_interval_s)
+
+    def _poll_once(self) -> None:
+        arns: list[str] = []
+        for page in self._ecs.get_paginator("list_tasks").paginate(
+            cluster=self._cluster, desiredStatus="RUNNING"
+        ):
+            arns.extend(page["taskArns"])
+        with self._lock:
+            new = [arn for arn in arns if arn not in self._seen]
+            self._seen.update(new)
+        for start in range(0, len(new), 100):
+            described = self._ecs.describe_tasks(cluster=self._cluster, tasks=new[start : start + 100])
+            for task in described["tasks"]:
+                self._pool.submit(self._run_task_safely, task)
+
+    def _run_task_safely(self, task: Mapping[str, Any]) -> None:
+        try:
+            self._run_task(task)
+        except Exception as error:
+            LOG.exception("running task %s failed", task["taskArn"])
+            self.errors.append(f"{task['taskArn']}: {error!r}")
+            self._record(task, None, 1, f"local runner error: {error!r}", self._log_dir / "runner-errors.log")
+
+    def _task_definition(self, arn: str) -> Mapping[str, Any]:
+        if arn not in self._task_definitions:
+            described = self._ecs.describe_task_definition(taskDefinition=arn)
+            self._task_definitions[arn] = described["taskDefinition"]
+        return self._task_definitions[arn]
+
+    def _run_task(self, task: Mapping[str, Any]) -> None:
+        definition = self._task_definition(task["taskDefinitionArn"])
+        overrides = _pairs(task.get("overrides", {}).get("containerOverrides", []))
+        essential = [c for c in definition["containerDefinitions"] if c.get("essential", True)]
+        task_id = task["taskArn"].rsplit("/", 1)[-1]
+        log_path = self._log_dir / f"{task_id}.log"
+        exit_code, reason, job = 0, "Essential container in task exited", None
+        for container in essential:
+            override = overrides.get(container["name"], {})
+            env = task_environment(container, override)
+            job = _job(env.get("THUMBNAIL_JOB")) or job
+            argv = container_argv(container, override, self._image_command)
+            exit_code = self._run_container(argv, env, log_path)
+            reason = f"Essential container in task exited: {container['name']} exit code {exit_code}"
+            if exit_code != 0:
+                break
+        self._ecs.stop_task(cluster=self._cluster, task=task["taskArn"], reason=reason)
+        self._record(task, job, exit_code, reason, log_path)
+
+    def _run_container(self, argv: Sequence[str], env: Mapping[str, str], log_path: Path) -> int:
+        # On AWS the task role and the ECS agent supply credentials, endpoint and region;
+        # here the emulator's, last, so that nothing the task sets can point it at real AWS.
+        process_env = dict(self._base_env)
+        process_env.update(env)
+        process_env.update(self._emulator.environment)
+        with (
+            tempfile.TemporaryDirectory(prefix="task-") as workdir,
+            log_path.open("ab") as log,
+        ):
+            if self._use_docker:
+                command = [_docker(), "run", "--rm", "--network", "host"]
+                for name in [*env, *self._emulator.environment]:
+                    command += ["-e", name]  # values come from this process env, not argv
+                command += [LOCAL_IMAGE, *argv] if argv != list(self._image_command) else [LOCAL_IMAGE]
+            else:
+                command = local_argv(argv)
+                process_env["PYTHONPATH"] = str(REPO_ROOT / "container")  # the image's code layout
+            try:
+                completed = subprocess.run(  # noqa: S603 - argv from the task definition, no shell
+                    command,
+                    env=process_env,
+                    cwd=workdir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    timeout=self._timeout_s,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                log.write(f"\nlocal runner: killed after {self._timeout_s:.0f} s\n".encode())
+                return TIMED_OUT_EXIT_CODE
+            return completed.returncode
+
+    def _record(
+        self, task: Mapping[str, Any], job: Mapping[str, Any] | None, exit_code: int, reason: str, log: Path
+    ) -> None:
+        outcome = TaskOutcome(task["taskArn"], job, exit_code, reason, log)
+        with self._lock:
+            self._outcomes[task["taskArn"]] = outcome
+        LOG.info("task %s stopped: %s (key %s)", task["taskArn"].rsplit("/", 1)[-1], reason, outcome.key)
+
+    def wait_idle(self, timeout_s: float, settle_s: float = 0.5) -> bool:
+        """Wait until every task seen has finished and no new one appeared for `settle_s`."""
+        deadline = time.monotonic() + timeout_s
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            if self.idle():
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= settle_s:
+                    return True
+            else:
+                quiet_since = None
+            time.sleep(0.1)
+        return False
+
+
+def _job(raw: str | None) -> Mapping[str, Any] | None:
+    if not raw:
+        return None
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _docker() -> str:
+    docker = shutil.which("docker")
+    if docker is None:
+        raise RuntimeError("--docker asked for, but no docker client is on PATH")
+    return docker

@@ -1,0 +1,231 @@
+"""The whole pipeline offline: emulator + deployed template + event pump + task runner."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from local_stack.deploy import TEMPLATE_PATH, DeployedStack, deploy
+from local_stack.emulator import Emulator, running_emulator
+from local_stack.events import EventPump
+from local_stack.runner import TaskOutcome, TaskRunner
+
+LOG = logging.getLogger(__name__)
+_THUMBNAIL_NAME = re.compile(r"(?:\d+w\.)?(?:jpeg|jpg|png|webp)")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the pipeline produced for one video."""
+
+    key: str
+    manifest_key: str
+    manifest: Mapping[str, Any]
+    thumbnail_keys: tuple[str, ...]
+    outcomes: tuple[TaskOutcome, ...]  # the tasks that ran for this key (one, normally)
+
+
+def parse_metadata(text: str | None) -> dict[str, str]:
+    """`name=value,name=value` (the Makefile's META=) as S3 user metadata.
+
+    A part without `=` continues the previous value, so `thumbnail-widths=320,1280` stays whole.
+    """
+    metadata: dict[str, str] = {}
+    name = ""
+    for part in filter(None, (part.strip() for part in (text or "").split(","))):
+        key, separator, value = part.partition("=")
+        if separator and key.strip():
+            name = key.strip().lower()
+            metadata[name] = value.strip()
+        elif name:
+            metadata[name] += "," + part
+        else:
+            raise ValueError(f"metadata must be name=value pairs separated by commas, got {part!r}")
+    return metadata
+
+
+class LocalStack:
+    """Context manager: everything it starts, it stops.
+
+    >>> with LocalStack() as stack:
+    ...     stack.upload(Path("clip.mp4"), "videos/clip.mp4")
+    ...     result = stack.wait_for("videos/clip.mp4")
+    """
+
+    def __init__(
+        self,
+        *,
+        template_path: Path = TEMPLATE_PATH,
+        parameters: Mapping[str, str] | None = None,
+        work_dir: Path | None = None,
+        max_parallel_tasks: int = 2,
+        task_timeout_s: float = 300.0,
+        use_docker: bool = False,
+        port: int = 0,
+    ) -> None:
+        self._template_path = template_path
+        self._parameters = dict(parameters or {})
+        self._work_dir = work_dir
+        self._max_parallel_tasks = max_parallel_tasks
+        self._task_timeout_s = task_timeout_s
+        self._use_docker = use_docker
+        self._port = port
+        self._exit = ExitStack()
+        self._emulator: Emulator | None = None
+        self._deployed: DeployedStack | None = None
+        self._pump: EventPump | None = None
+        self._runner: TaskRunner | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            self._exit.close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._exit.close()
+
+    def _start(self) -> None:
+        if self._work_dir is None:
+            self._work_dir = Path(tempfile.mkdtemp(prefix="local-stack-"))
+            self._exit.callback(shutil.rmtree, self._work_dir, ignore_errors=True)
+        self._emulator = self._exit.enter_context(running_emulator(port=self._port))
+        self._deployed = deploy(
+            self._emulator, template_path=self._template_path, parameters=self._parameters
+        )
+        for fix in self._deployed.fixes:
+            LOG.info("re-applied what the emulator dropped: %s", fix)
+        self._runner = TaskRunner(
+            self._emulator,
+            self._deployed.outputs["ClusterArn"],
+            self._work_dir / "task-logs",
+            max_parallel=self._max_parallel_tasks,
+            timeout_s=self._task_timeout_s,
+            use_docker=self._use_docker,
+        ).start()
+        self._exit.callback(self._runner.stop)
+        self._pump = EventPump(
+            self._emulator,
+            self._deployed.event_queue_url,
+            self._deployed.function,
+            log_path=self._work_dir / "launcher.log",
+        ).start()
+        self._exit.callback(self._pump.stop)
+
+    # -- what is running -------------------------------------------------------------------
+    @property
+    def emulator(self) -> Emulator:
+        assert self._emulator is not None, "use LocalStack as a context manager"
+        return self._emulator
+
+    @property
+    def deployed(self) -> DeployedStack:
+        assert self._deployed is not None, "use LocalStack as a context manager"
+        return self._deployed
+
+    @property
+    def pump(self) -> EventPump:
+        assert self._pump is not None, "use LocalStack as a context manager"
+        return self._pump
+
+    @property
+    def runner(self) -> TaskRunner:
+        assert self._runner is not None, "use LocalStack as a context manager"
+        return self._runner
+
+    @property
+    def outputs(self) -> Mapping[str, str]:
+        return self.deployed.outputs
+
+    @property
+    def bucket(self) -> str:
+        return self.outputs["BucketName"]
+
+    def worker_setting(self, name: str) -> str:
+        """A variable of the worker's container environment, as the task definition holds it."""
+        ecs = self.emulator.client("ecs")
+        definition = ecs.describe_task_definition(taskDefinition=self.outputs["TaskDefinitionArn"])
+        for container in definition["taskDefinition"]["containerDefinitions"]:
+            for item in container.get("environment", []):
+                if item["name"] == name:
+                    return str(item["value"])
+        raise KeyError(f"{name} is not in the worker task definition")
+
+    # -- using it --------------------------------------------------------------------------
+    def upload(self, source: Path | bytes, key: str, metadata: Mapping[str, str] | None = None) -> None:
+        """Put a video into the stack's bucket, as a user would."""
+        s3 = self.emulator.client("s3")
+        body = source if isinstance(source, bytes) else source.read_bytes()
+        s3.put_object(Bucket=self.bucket, Key=key, Body=body, Metadata=dict(metadata or {}))
+
+    def manifest_key(self, key: str) -> str:
+        video_prefix, output_prefix = (
+            self.worker_setting("VIDEO_PREFIX"),
+            self.worker_setting("OUTPUT_PREFIX"),
+        )
+        rest = key.removeprefix(video_prefix)
+        return f"{output_prefix}{rest}.json"
+
+    def outcomes_for(self, key: str) -> tuple[TaskOutcome, ...]:
+        return tuple(o for o in self.runner.outcomes.values() if o.key == key)
+
+    def wait_for(self, key: str, timeout_s: float = 120.0) -> Result:
+        """Wait until the task for `key` has stopped and its manifest is in the bucket."""
+        s3 = self.emulator.client("s3")
+        manifest_key = self.manifest_key(key)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            outcomes = self.outcomes_for(key)
+            if outcomes:
+                try:
+                    body = s3.get_object(Bucket=self.bucket, Key=manifest_key)["Body"].read()
+                except s3.exceptions.NoSuchKey:
+                    body = None
+                if body is not None:
+                    return Result(key, manifest_key, json.loads(body), self.thumbnail_keys(key), outcomes)
+            time.sleep(0.2)
+        raise TimeoutError(
+            f"no thumbnails for {key!r} after {timeout_s:.0f} s "
+            f"(tasks seen {self.runner.started_count()}, finished {len(self.runner.outcomes)}, "
+            f"pump errors {self.pump.errors}, runner errors {self.runner.errors})"
+        )
+
+    def thumbnail_keys(self, key: str) -> tuple[str, ...]:
+        stem = self.manifest_key(key).removesuffix(".json") + "."
+        s3 = self.emulator.client("s3")
+        found = [
+            item["Key"]
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=stem)
+            for item in page.get("Contents", [])
+            if _THUMBNAIL_NAME.fullmatch(item["Key"][len(stem) :])
+        ]
+        return tuple(sorted(found))
+
+    def wait_idle(self, timeout_s: float = 120.0) -> None:
+        """Wait until no event is queued or being handled and no task is running."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            # Idle pump, idle runner, and still an idle pump: no event slipped in between.
+            if (
+                self.pump.idle()
+                and self.runner.wait_idle(max(0.1, deadline - time.monotonic()))
+                and self.pump.idle()
+            ):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"the local stack was still busy after {timeout_s:.0f} s")
