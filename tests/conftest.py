@@ -16,5 +16,5 @@ FFPROBE_DIR = SHARED_DIR / "media-ffprobe"
 def media_dir() -> Path:
     """The real-world corpus (../shared/media beside the clone); tests using it skip without it."""
     if not (MEDIA_DIR / "SOURCES.md").is_file():
-        pytest.skip(f"real-world corpus not found at {MEDIA_DIR} (it sits beside the clone as ../shared/media)")
+        pytest.skip(f"real-world corpus not found at {MEDIA_DIR} (expected beside the clone)")
     return MEDIA_DIR
