@@ -17,7 +17,7 @@ from local_stack.video import make_video
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = REPO_ROOT / ".local-stack"
-SAMPLE_VIDEO = STATE_DIR / "sample-30s-720p.mp4"
+SAMPLE_VIDEO = STATE_DIR / "sample-v2-30s-720p.mp4"  # bump the version when make_video changes
 SAMPLE_KEY = "videos/sample/colour-drift 720p.mp4"
 DEFAULT_TIMEOUT_S = 600.0
 

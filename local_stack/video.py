@@ -24,21 +24,27 @@ def make_video(
     """An H.264 .mp4: a black intro (what `auto` must avoid), then moving colour with a clock.
 
     Each frame after the intro shows a colour field that drifts, a bouncing disc and the time
-    in large digits, so any thumbnail shows plainly which moment it was taken from.
+    in large digits, so any thumbnail shows plainly which moment it was taken from. Light grain,
+    different in every frame, gives it a camera's bitrate (a few Mbit/s at 720p) instead of a
+    cartoon's, so the bytes the worker reads compare with the video's size as they would on a
+    real upload.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.stem}.{os.getpid()}.partial{path.suffix}")  # two makers never share
     xs = np.arange(width, dtype=np.float32) / width
     ys = np.arange(height, dtype=np.float32) / height
     font = ImageFont.load_default(size=max(12, height // 6))
+    grain = np.random.default_rng(seed=7)
     with av.open(str(partial), mode="w", options={"movflags": "+faststart"}) as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, fps)
-        stream.options = {"preset": "veryfast", "crf": "23", "g": str(2 * fps)}
+        # About 0.2 bit per pixel: 6 Mbit/s at 720p30, as a phone records it.
+        stream.bit_rate = round(0.2 * width * height * fps)
+        stream.options = {"preset": "veryfast", "g": str(2 * fps)}
         for index in range(round(seconds * fps)):
             t = index / fps
-            image = _black(width, height) if t < black_intro_s else _scene(t, xs, ys, font)
+            image = _black(width, height) if t < black_intro_s else _scene(t, xs, ys, font, grain)
             frame = av.VideoFrame.from_image(image)  # type: ignore[no-untyped-call]
             frame.pts = index
             container.mux(stream.encode(frame))
@@ -52,7 +58,11 @@ def _black(width: int, height: int) -> Image.Image:
 
 
 def _scene(
-    t: float, xs: np.ndarray, ys: np.ndarray, font: ImageFont.ImageFont | ImageFont.FreeTypeFont
+    t: float,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+    grain: np.random.Generator,
 ) -> Image.Image:
     # Separable waves (a row, a column, and sin(a + b) from both): cheap enough for 720p at 30 fps.
     width, height = xs.size, ys.size
@@ -62,7 +72,8 @@ def _scene(
     red = np.broadcast_to(0.5 + 0.5 * np.sin(x_phase)[None, :], (height, width))
     green = np.broadcast_to(0.5 + 0.5 * np.sin(y_phase)[:, None], (height, width))
     blue = 0.5 + 0.5 * (np.outer(np.cos(blue_y), np.sin(blue_x)) + np.outer(np.sin(blue_y), np.cos(blue_x)))
-    pixels = (np.stack([red, green, blue], axis=-1) * 255).astype(np.uint8)
+    noise = grain.integers(-6, 7, size=(height, width, 1), dtype=np.int16)
+    pixels = np.clip(np.stack([red, green, blue], axis=-1) * 247 + 4 + noise, 0, 255).astype(np.uint8)
     image = Image.fromarray(pixels, "RGB")
     draw = ImageDraw.Draw(image)
     radius = height // 8
