@@ -1,15 +1,16 @@
 """`auto`: a representative frame, chosen among keyframes sampled across the video.
 
-Cost: the keyframes' byte ranges (from the demuxer's index) are fetched in parallel before
-decoding, then each sample is one seek and one keyframe decode (non-keyframes are skipped),
-scored on a small grey copy. About 20 samples: a few MB and well under a second for a
-10-minute 1080p video (docs: ../shared/notes/frame-extraction.md).
+Cost: the keyframes' exact byte ranges (from the demuxer's index) are fetched in parallel
+before decoding, then each sample is one seek, its keyframe's packet alone decoded (the decoder
+drained rather than fed the packets after it), scored on a small grey copy. About 20 samples:
+the keyframes' bytes (5 MB for the benchmark's 10-minute 1080p video) and about a second.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import av
@@ -17,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from thumbnailer.errors import UnusableVideo
-from thumbnailer.extract import Measure, Picked, frame_at, no_measure
+from thumbnailer.extract import Measure, Picked, Prefetch, frame_at, no_measure
 from thumbnailer.probe import Video
 
 SAMPLES = 20
@@ -25,8 +26,6 @@ SCORE_WIDTH = 160
 DARK_MEAN = 24.0  # mean luma at or below this: a black or fade frame
 BRIGHT_MEAN = 235.0  # at or above: a white flash
 FLAT_STDDEV = 12.0  # below this: near-uniform (a title card's background, a blank screen)
-
-Prefetch = Callable[[Sequence[tuple[int, int]]], None]
 
 
 @dataclass(frozen=True)
@@ -84,13 +83,8 @@ def representative_frame(
         with measure("prefetch"):
             prefetch([(pos, pos + size) for _, pos, size in keyframes if pos >= 0 and size > 0])
     best: tuple[Score, Picked] | None = None
-    context = video.stream.codec_context
-    context.skip_frame = "NONKEY"  # only keyframes are scored: the decoder skips the rest
-    try:
-        for timestamp, _, _ in keyframes:
-            best = _better(best, _first_keyframe_from(video, timestamp, measure))
-    finally:
-        context.skip_frame = "DEFAULT"
+    for seek_to in _seek_targets(video, keyframes):
+        best = _better(best, _keyframe_at(video, seek_to, measure))
     if best is None or not best[0].usable:
         for fraction in (0.0, 0.25, 0.5, 0.75) if best is None else (0.25, 0.5, 0.75):
             seconds = fraction * (video.info.duration or 0.0)
@@ -130,15 +124,43 @@ def _sample(video: Video) -> list[tuple[int, int, int]]:
     return [keyframes[int(i * step + step / 2)] for i in range(SAMPLES)]
 
 
-def _first_keyframe_from(video: Video, timestamp: int, measure: Measure) -> Picked | None:
+def _seek_targets(video: Video, sampled: Sequence[tuple[int, int, int]]) -> list[int]:
+    """For each sampled keyframe, a time to seek to that lands on it and not on the one before.
+
+    Seeks take presentation times, the index holds decode times: with B-frames a keyframe is
+    shown after its decode time, so seeking to that would land on the previous keyframe (a
+    whole GOP more to read). Just before the next keyframe's decode time lands on this one.
+    """
+    timestamps = sorted({timestamp for timestamp, _, _ in video.keyframes()})
+    entries = video.stream.index_entries  # sorted by decode time
+    last_sample = entries[len(entries) - 1].timestamp if len(entries) else 0
+    targets = []
+    for timestamp, _, _ in sampled:
+        following = bisect.bisect_right(timestamps, timestamp)
+        targets.append(
+            timestamps[following] - 1 if following < len(timestamps) else max(timestamp, last_sample)
+        )
+    return targets
+
+
+def _keyframe_at(video: Video, seek_to: int, measure: Measure) -> Picked | None:
+    """The keyframe a seek lands on, decoded from its packet alone; None if it does not decode."""
+    context = video.stream.codec_context
     try:
         with measure("seek"):
-            video.container.seek(timestamp, stream=video.stream, backward=True, any_frame=False)
+            video.container.seek(seek_to, stream=video.stream, backward=True, any_frame=False)
         with measure("decode"):
-            for packet in video.container.demux(video.stream):
-                for frame in packet.decode():
-                    pts = frame.pts if frame.pts is not None else timestamp
-                    return Picked(frame, video.seconds(int(pts)))
+            packet = next(iter(video.container.demux(video.stream)), None)
+            if packet is None or not packet.is_keyframe or not packet.size:
+                return None
+            # Draining after the one packet makes a frame-threaded decoder hand over its picture
+            # now, instead of after reading the packets that follow (megabytes per sample).
+            frames = [*context.decode(packet), *context.decode(None)]
+            context.flush_buffers()  # ready for the next seek
     except av.error.FFmpegError:
         return None  # a damaged sample: the others still count
-    return None
+    if not frames:
+        return None
+    frame = frames[0]
+    pts = frame.pts if frame.pts is not None else packet.pts
+    return Picked(frame, video.seconds(int(pts if pts is not None else seek_to)))

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
-
-import boto3
-import botocore.config
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the stubs are a dev dependency, absent from the image
     from mypy_boto3_s3 import S3Client
@@ -14,15 +11,19 @@ if TYPE_CHECKING:  # the stubs are a dev dependency, absent from the image
 # Ranged GETs from S3: standard retries (connection errors, 5xx, throttling) with backoff;
 # a pool large enough for the parallel keyframe prefetch; timeouts so a stalled socket
 # is retried rather than hanging the task.
-S3_CONFIG = botocore.config.Config(
-    retries={"mode": "standard", "total_max_attempts": 5},  # the first try included
-    connect_timeout=5,
-    read_timeout=20,
-    max_pool_connections=32,
-)
+S3_CONFIG: dict[str, Any] = {
+    "retries": {"mode": "standard", "total_max_attempts": 5},  # the first try included
+    "connect_timeout": 5,
+    "read_timeout": 20,
+    "max_pool_connections": 32,
+}
 
 
 @functools.cache
 def s3_client() -> S3Client:
     """The worker's S3 client. boto3 honours AWS_ENDPOINT_URL (the local emulator) by itself."""
-    return boto3.client("s3", config=S3_CONFIG)
+    # Imported here: boto3 takes 0.2 s to import, which the CLI on a local file never needs.
+    import boto3
+    import botocore.config
+
+    return boto3.client("s3", config=botocore.config.Config(**S3_CONFIG))

@@ -1,9 +1,7 @@
 """Decoded frame -> sRGB picture: the source's matrix and range honoured, HDR tone-mapped to SDR.
 
 swscale converts YUV to RGB given the right matrix (BT.601/709/2020) and range (limited or
-full) but has no tone mapping, so HDR (PQ, HLG) goes through numpy: non-linear BT.2020 RGB
--> EOTF to light relative to SDR reference white (203 cd/m2, ITU-R BT.2408) -> BT.709
-gamut -> a luminance tone curve with a knee -> sRGB.
+full) but has no tone mapping, so HDR (PQ, HLG) goes through `hdr` (numpy).
 """
 
 from __future__ import annotations
@@ -11,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import av
-import numpy as np
-import numpy.typing as npt
 from PIL import Image
 
 # FFmpeg enum values (libavutil/pixfmt.h).
@@ -37,17 +33,6 @@ _MATRIX_NAMES = {
     9: "bt2020nc",
     10: "bt2020c",
 }
-
-SDR_WHITE_NITS = 203.0
-HDR_PEAK_NITS = 1000.0  # typical mastering peak; the curve reaches white there
-KNEE = 0.8  # below this (relative to SDR white) light passes unchanged
-
-Floats = npt.NDArray[np.float32]
-
-BT2020_TO_BT709 = np.array(
-    [[1.660491, -0.587641, -0.072850], [-0.124550, 1.132900, -0.008349], [-0.018151, -0.100579, 1.118730]],
-    dtype=np.float32,
-)
 
 
 @dataclass(frozen=True)
@@ -111,49 +96,8 @@ def to_srgb_image(frame: av.VideoFrame) -> Image.Image:
     """The frame as an 8-bit sRGB picture (not yet rotated or stretched)."""
     info = describe(frame)
     if info.hdr is None:
-        rgb = _reformat(frame, "rgb24").to_ndarray()
-        return Image.fromarray(np.ascontiguousarray(rgb), mode="RGB")
-    coded = _reformat(frame, "rgb48le").to_ndarray().astype(np.float32) / 65535.0
-    linear = pq_to_relative(coded) if info.hdr == "pq" else hlg_to_relative(coded)
-    sdr = tone_map(linear @ BT2020_TO_BT709.T)
-    return Image.fromarray(np.round(srgb_oetf(sdr) * 255.0).astype(np.uint8), mode="RGB")
+        picture: Image.Image = _reformat(frame, "rgb24").to_image()  # type: ignore[no-untyped-call]
+        return picture
+    from thumbnailer import hdr  # numpy, loaded only for HDR sources
 
-
-def pq_to_relative(signal: Floats) -> Floats:
-    """SMPTE ST 2084 EOTF, as light relative to SDR reference white."""
-    m1, m2 = 2610 / 16384, 2523 / 4096 * 128
-    c1, c2, c3 = 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
-    p = np.power(np.clip(signal, 0.0, 1.0), 1 / m2)
-    nits = 10000.0 * np.power(np.maximum(p - c1, 0.0) / (c2 - c3 * p), 1 / m1)
-    return (nits / SDR_WHITE_NITS).astype(np.float32)
-
-
-def hlg_to_relative(signal: Floats) -> Floats:
-    """ARIB STD-B67 inverse OETF and the BT.2100 OOTF for a 1000 cd/m2 display."""
-    a = 0.17883277
-    b, c = 1 - 4 * a, 0.5 - a * np.log(4 * a)
-    e = np.clip(signal, 0.0, 1.0)
-    scene = np.where(e <= 0.5, e * e / 3.0, (np.exp((e - c) / a) + b) / 12.0)
-    luma = scene @ np.array([0.2627, 0.6780, 0.0593], dtype=np.float32)
-    gamma = 1.2
-    nits = HDR_PEAK_NITS * np.power(np.maximum(luma, 1e-6), gamma - 1)[..., None] * scene
-    relative: Floats = (nits / SDR_WHITE_NITS).astype(np.float32)
-    return relative
-
-
-def tone_map(linear: Floats, peak: float = HDR_PEAK_NITS / SDR_WHITE_NITS) -> Floats:
-    """Compress luminance above the knee so `peak` lands on white; hue kept by scaling RGB together."""
-    linear = np.maximum(linear, 0.0)
-    luma = linear @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
-    x = np.maximum(luma - KNEE, 0.0) / (1 - KNEE)
-    x_max = (peak - KNEE) / (1 - KNEE)
-    compressed = KNEE + (1 - KNEE) * x * (1 + x / (x_max * x_max)) / (1 + x)
-    mapped = np.where(luma > KNEE, compressed, luma)
-    scale = np.where(luma > 1e-6, mapped / np.maximum(luma, 1e-6), 1.0)
-    return np.clip(linear * scale[..., None], 0.0, 1.0).astype(np.float32)
-
-
-def srgb_oetf(linear: Floats) -> Floats:
-    return np.where(
-        linear <= 0.0031308, 12.92 * linear, 1.055 * np.power(np.maximum(linear, 0.0031308), 1 / 2.4) - 0.055
-    ).astype(np.float32)
+    return hdr.to_sdr_image(_reformat(frame, "rgb48le"), info.hdr)

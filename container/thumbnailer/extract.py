@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +17,11 @@ from thumbnailer.probe import Video
 
 # Accumulates the time spent in a named stage ("seek", "decode"): StageTimer.measure.
 Measure = Callable[[str], AbstractContextManager[None]]
+# Fetches byte ranges [start, end) ahead of decoding, in one go (RangedS3Reader.prefetch).
+Prefetch = Callable[[Sequence[tuple[int, int]]], None]
+# Packets the decoder reads past the target before handing its frame over: one per frame
+# thread (FFmpeg starts cores + 1) plus B-frame reordering.
+DECODER_LOOKAHEAD_PACKETS = (os.cpu_count() or 1) + 1 + 4
 
 
 def no_measure(_name: str) -> AbstractContextManager[None]:
@@ -30,13 +37,19 @@ class Picked:
     warnings: list[str] = field(default_factory=list)
 
 
-def frame_at(video: Video, seconds: float, measure: Measure = no_measure) -> Picked:
+def frame_at(
+    video: Video, seconds: float, measure: Measure = no_measure, prefetch: Prefetch | None = None
+) -> Picked:
     """Seek to the keyframe at or before `seconds`, decode forward to the frame a player shows.
 
     Past the end gives the last frame, before the first frame gives the first one, each with
-    a warning: never an empty result.
+    a warning: never an empty result. With `prefetch`, the packets to decode are fetched first
+    as one exact byte range (from the index) instead of in whole blocks as the decoder reads.
     """
     target = video.pts_at(seconds)
+    if prefetch is not None and (span := _packets_span(video, target)) is not None:
+        with measure("prefetch"):
+            prefetch([span])
     best, overshoot, eof = None, None, False
     for seek_to in _seek_points(video, target):
         with measure("seek"):
@@ -72,6 +85,21 @@ def _seek_points(video: Video, target: int) -> list[int | None]:
     keyframes = sorted({timestamp for timestamp, _, _ in video.keyframes()})
     before = [k for k in keyframes if k <= target]
     return [target, *reversed(before[-3:-1]), None]
+
+
+def _packets_span(video: Video, target: int) -> tuple[int, int] | None:
+    """Bytes [start, end) of the packets from the keyframe at or before the target (by decode
+    time, as the demuxer's index holds) to a few packets past it; None without an index."""
+    keyframes = sorted(video.keyframes())
+    entries = video.stream.index_entries
+    at = bisect.bisect_right(keyframes, target, key=lambda keyframe: keyframe[0])
+    if not at or not len(entries):
+        return None
+    start = keyframes[at - 1][1]
+    after = bisect.bisect_right(entries, target, key=lambda entry: entry.timestamp)
+    last = min(after + DECODER_LOOKAHEAD_PACKETS, len(entries))
+    end = max((e.pos + e.size for e in (entries[i] for i in range(max(after - 1, 0), last))), default=0)
+    return (start, end) if end > start >= 0 else None
 
 
 def _seek(video: Video, target: int | None) -> None:

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
-from thumbnailer import auto, colour, geometry, manifest, render
+from thumbnailer import colour, geometry, manifest, render
 from thumbnailer.extract import Picked, frame_at
 from thumbnailer.logs import StageTimer
 from thumbnailer.naming import OutputNames
@@ -105,14 +105,16 @@ def run(source: Input, options: Options, names: OutputNames, sink: Sink, timer: 
 def _pick(video: Video, options: Options, source: Input, timer: StageTimer) -> Picked:
     at = options.at
     if at.kind == "auto":
+        from thumbnailer import auto  # numpy, loaded only when frames are scored
+
         return auto.representative_frame(video, source.prefetch, timer.measure)
     if at.kind == "percent":
         if video.info.duration is None:
-            picked = frame_at(video, 0.0, timer.measure)
+            picked = frame_at(video, 0.0, timer.measure, source.prefetch)
             picked.warnings.append(f"the duration is unknown: {at} cannot be placed; the first frame is used")
             return picked
-        return frame_at(video, video.info.duration * at.value / 100.0, timer.measure)
-    return frame_at(video, at.value, timer.measure)
+        return frame_at(video, video.info.duration * at.value / 100.0, timer.measure, source.prefetch)
+    return frame_at(video, at.value, timer.measure, source.prefetch)
 
 
 def write_failure(

@@ -77,6 +77,10 @@ def open_video(fileobj: IO[bytes] | str) -> Iterator[Video]:
     try:
         stream = _main_video_stream(container)
         stream.thread_type = "AUTO"  # frame and slice threads: decoding scales with the cores
+        for other in container.streams:
+            if other.index != stream.index:
+                # Unread (audio, other tracks): the demuxer then neither fetches nor seeks to them.
+                other.discard = av.stream.Discard.all
         yield Video(container, stream, _describe(container, stream))
     finally:
         container.close()

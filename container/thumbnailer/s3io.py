@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 # botocore retries the request itself; a body cut off mid-stream is ours to retry.
 BODY_READ_ATTEMPTS = 4
 BODY_RETRY_BACKOFF_SECONDS = 0.2
-# Contiguous missing blocks are fetched in one GET, up to this many (prefetch runs in parallel).
+# A read's GET covers the following missing blocks it needs, up to this many in all.
 MAX_BLOCKS_PER_REQUEST = 8
 _TRANSIENT_BODY_ERRORS = (
     ResponseStreamingError,
@@ -99,10 +99,14 @@ class SourceObject:
 
 
 class _Block(NamedTuple):
-    """A cached block: its bytes from `offset` (relative to the block's start) to its end or EOF."""
+    """A cached block's one contiguous piece: `data` from `offset` (relative to the block's start)."""
 
     offset: int
     data: bytes
+
+    @property
+    def end(self) -> int:
+        return self.offset + len(self.data)
 
 
 @dataclass
@@ -203,8 +207,11 @@ def put_output(
 class RangedS3Reader(io.RawIOBase):
     """A read-only, seekable file over one S3 object version, fetched in aligned blocks by ranged GETs.
 
-    Memory stays bounded: at most `cache_blocks` blocks are kept (least recently used evicted).
-    `read` is for one thread (PyAV's); `prefetch` may run alongside it from worker threads.
+    A read the cache cannot serve fetches from its position to the end of the block (read-ahead:
+    PyAV reads 32 KiB at a time), together with the following missing blocks it needs. `prefetch`
+    fetches exact byte ranges (keyframes) instead. Memory stays bounded: the cache holds at most
+    `cache_blocks` blocks' worth of bytes (least recently used blocks evicted). `read` is for one
+    thread (PyAV's); `prefetch` may run alongside it from worker threads.
     """
 
     def __init__(
@@ -218,14 +225,20 @@ class RangedS3Reader(io.RawIOBase):
         if block_size <= 0 or cache_blocks <= 0:
             raise ValueError("block_size and cache_blocks must be positive")
         self.source = source
-        self.name = source.uri  # PyAV shows it in its errors
+        # PyAV hands this name to FFmpeg as the input's URL. With a scheme (s3://) FFmpeg takes the
+        # input for a network stream and grows its own buffer to the distance between interleaved
+        # tracks (ff_configure_buffers_for_index: 2 MB on a 1080p MP4), so every buffered read
+        # fetches megabytes. This reader caches blocks itself: FFmpeg must see a local file.
+        self.name = f"file:{source.uri}"
         self.block_size = block_size
         self.cache_blocks = cache_blocks
+        self.cache_limit = cache_blocks * block_size  # bytes
         self.stats = ReadStats()
         self._client = client or s3_client()
         self._position = 0
         self._lock = threading.Lock()
         self._cache: OrderedDict[int, _Block] = OrderedDict()
+        self._cached_bytes = 0
         self._in_flight: dict[int, threading.Event] = {}
         # A classified failure is final: FFmpeg retries reads, S3 would only answer the same.
         self._failure: SourceNotFound | SourceUnreadable | None = None
@@ -236,9 +249,9 @@ class RangedS3Reader(io.RawIOBase):
 
     @property
     def cached_bytes(self) -> int:
-        """Bytes held in the block cache now (bounded by cache_blocks * block_size)."""
+        """Bytes held in the block cache now (bounded by cache_limit)."""
         with self._lock:
-            return sum(len(block.data) for block in self._cache.values())
+            return self._cached_bytes
 
     # --- io.RawIOBase -------------------------------------------------------------------------
     def readable(self) -> bool:
@@ -267,6 +280,10 @@ class RangedS3Reader(io.RawIOBase):
         return position
 
     def readinto(self, buffer: Buffer) -> int:
+        """Read from the cache, or GET when the cache holds nothing at the position.
+
+        May return fewer bytes than asked (as raw files may) where cached bytes run out.
+        """
         self._check_open()
         target = memoryview(buffer).cast("B")
         start = self._position
@@ -275,50 +292,64 @@ class RangedS3Reader(io.RawIOBase):
             return 0
         if self._failure is not None:
             raise self._failure
+        position = start
         try:
-            blocks = self._blocks(self._needs(start, end))
+            while position < end:
+                at = position - start
+                copied = self._copy_held(position, end, target[at:])
+                if not copied:
+                    if position > start:
+                        # A short read of what the cache held: FFmpeg fills its 32 KiB buffer
+                        # past a prefetched packet and asks again only if it needs those bytes.
+                        break
+                    fetched = self._fetch_for_read(position, end)
+                    if fetched is None:
+                        continue  # another thread was fetching it: look again
+                    copied = min(len(fetched), end - position)
+                    target[at : at + copied] = fetched[:copied]
+                position += copied
         except (SourceNotFound, SourceUnreadable) as failure:
             self._failure = failure
             raise
-        written = 0
-        for index in sorted(blocks):
-            block = blocks[index]
-            held_start = index * self.block_size + block.offset
-            piece = block.data[max(start, held_start) - held_start : end - held_start]
-            target[written : written + len(piece)] = piece
-            written += len(piece)
-        self._position = start + written
-        return written
+        self._position = position
+        return position - start
 
     def close(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._cached_bytes = 0
         super().close()
 
     # --- prefetch ---------------------------------------------------------------------------
     def prefetch(self, ranges: Sequence[tuple[int, int]], max_workers: int = 8) -> None:
-        """Fetch, in parallel, the blocks covering these byte ranges [start, end) (e.g. keyframes).
+        """Fetch exactly these byte ranges [start, end) (e.g. keyframes), one parallel GET each.
 
-        At most `cache_blocks` blocks are fetched: more would evict each other before being read.
+        Ranges meeting in a block are fetched as one (a block holds one contiguous piece); bytes
+        already held or in flight are not fetched again. At most `cache_limit` bytes are fetched:
+        more would evict each other before being read.
         """
         self._check_open()
         if self._failure is not None:
             raise self._failure
-        needs: dict[int, int] = {}
-        for range_start, range_end in ranges:
-            start, end = max(range_start, 0), min(range_end, self.size)
-            if end > start:
-                for index, offset in self._needs(start, end).items():
-                    needs[index] = min(offset, needs.get(index, offset))
-        if len(needs) > self.cache_blocks:
-            logger.debug("prefetch of %d blocks capped at the cache size %d", len(needs), self.cache_blocks)
-            needs = {index: needs[index] for index in sorted(needs)[: self.cache_blocks]}
-        claimed, _ = self._claim(needs)
-        runs = _contiguous_runs(claimed, MAX_BLOCKS_PER_REQUEST)
-        if not runs:
+        pieces: list[tuple[int, int, range]] = []
+        claimed_bytes = 0
+        with self._lock:
+            for range_start, end in self._spans(ranges):
+                start = self._first_missing(range_start, end)
+                indexes = range(start // self.block_size, (end - 1) // self.block_size + 1)
+                if start >= end or any(index in self._in_flight for index in indexes):
+                    continue
+                if claimed_bytes + end - start > self.cache_limit:
+                    logger.debug("prefetch capped at the cache size (%d bytes)", self.cache_limit)
+                    break
+                for index in indexes:
+                    self._in_flight[index] = threading.Event()
+                claimed_bytes += end - start
+                pieces.append((start, end, indexes))
+        if not pieces:
             return
-        with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(runs)))) as pool:
-            futures = [pool.submit(self._fetch_run, run, needs[run[0]]) for run in runs]
+        with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(pieces)))) as pool:
+            futures = [pool.submit(self._fetch_piece, start, end, indexes) for start, end, indexes in pieces]
             errors = [error for future in futures if (error := future.exception()) is not None]
         for error in errors:
             if isinstance(error, SourceNotFound | SourceUnreadable):
@@ -331,92 +362,100 @@ class RangedS3Reader(io.RawIOBase):
         if self.closed:
             raise ValueError("I/O operation on closed reader")
 
-    def _needs(self, start: int, end: int) -> dict[int, int]:
-        """The blocks covering [start, end), each with the offset in it from which bytes are needed."""
-        first, last = start // self.block_size, (end - 1) // self.block_size
-        return {
-            index: start - first * self.block_size if index == first else 0
-            for index in range(first, last + 1)
-        }
+    def _spans(self, ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The ranges clipped to the object, sorted, merged where they overlap or meet in a block."""
+        spans: list[tuple[int, int]] = []
+        for start, end in sorted((max(a, 0), min(b, self.size)) for a, b in ranges):
+            if end <= start:
+                continue
+            if spans and start // self.block_size <= (spans[-1][1] - 1) // self.block_size:
+                spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+            else:
+                spans.append((start, end))
+        return spans
 
-    def _held(self, index: int, offset: int) -> _Block | None:
-        """The cached block if it holds bytes from offset on (call with the lock held)."""
-        block = self._cache.get(index)
-        if block is None or block.offset > offset:
-            return None
-        self._cache.move_to_end(index)
-        return block
+    def _piece_at(self, position: int) -> tuple[int, _Block | None]:
+        """The block index holding `position` and its cached piece (call with the lock held)."""
+        index = position // self.block_size
+        return index, self._cache.get(index)
 
-    def _claim(self, needs: Mapping[int, int]) -> tuple[list[int], list[threading.Event]]:
-        """Split needed blocks into those this caller must fetch and events for those in flight."""
-        claimed: list[int] = []
-        waits: list[threading.Event] = []
+    def _first_missing(self, start: int, end: int) -> int:
+        """The first position from `start` on (up to `end`) not held in the cache (lock held)."""
+        position = start
+        while position < end:
+            index, block = self._piece_at(position)
+            relative = position - index * self.block_size
+            if block is None or not block.offset <= relative < block.end:
+                break
+            position = index * self.block_size + block.end
+        return min(position, end)
+
+    def _copy_held(self, start: int, end: int, target: memoryview) -> int:
+        """Copy the cached bytes from `start` on (contiguous, up to `end`) into target; how many."""
+        written = 0
         with self._lock:
-            for index, offset in sorted(needs.items()):
-                if self._held(index, offset) is not None:
-                    continue
-                if index in self._in_flight:
-                    waits.append(self._in_flight[index])
-                else:
-                    self._in_flight[index] = threading.Event()
-                    claimed.append(index)
-        return claimed, waits
+            while start + written < end:
+                index, block = self._piece_at(start + written)
+                relative = start + written - index * self.block_size
+                if block is None or not block.offset <= relative < block.end:
+                    break
+                self._cache.move_to_end(index)
+                piece = block.data[relative - block.offset : relative - block.offset + end - start - written]
+                target[written : written + len(piece)] = piece
+                written += len(piece)
+        return written
 
-    def _blocks(self, needs: Mapping[int, int]) -> dict[int, _Block]:
-        """The needed blocks, from the cache or fetched (contiguous missing ones in one GET)."""
-        found: dict[int, _Block] = {}
-        while True:
-            with self._lock:
-                for index, offset in needs.items():
-                    if index not in found and (block := self._held(index, offset)) is not None:
-                        found[index] = block
-            missing = {index: offset for index, offset in needs.items() if index not in found}
-            if not missing:
-                return found
-            claimed, waits = self._claim(missing)
-            runs = _contiguous_runs(claimed, MAX_BLOCKS_PER_REQUEST)
-            try:
-                for position, run in enumerate(runs):
-                    found.update(self._fetch_run(run, missing[run[0]]))
-                    runs[position] = []
-            finally:  # a failed GET must not leave the other claimed blocks marked in flight
-                self._release([index for run in runs for index in run])
-            for event in waits:
-                event.wait()
-            # Blocks another thread fetched are picked up from the cache on the next pass
-            # (fetched again if that thread failed or they were evicted meanwhile).
+    def _fetch_for_read(self, position: int, end: int) -> bytes | None:
+        """GET the bytes from `position` on, as a read needs them; None if another thread has them.
 
-    def _fetch_run(self, run: Sequence[int], offset: int) -> dict[int, _Block]:
-        """GET a run of claimed blocks, the first from `offset` on; cache them; wake their waiters.
-
-        Read-ahead: the GET runs to the end of the last block. A block already held from a later
-        offset (an earlier read began inside it) gets only its missing head.
+        The GET runs to the end of the block and over the following blocks the read needs that
+        are wholly missing. In a block holding a piece from a later offset (an earlier read or a
+        prefetch began inside it), only the gap before that piece is fetched.
         """
+        size = self.block_size
+        with self._lock:
+            first, held = self._piece_at(position)
+            waiting = self._in_flight.get(first)
+            if waiting is None:
+                run = [first]
+                relative = position - first * size
+                if held is not None and held.offset > relative:
+                    stop = first * size + held.offset
+                else:
+                    last = min((end - 1) // size, first + min(MAX_BLOCKS_PER_REQUEST, self.cache_blocks) - 1)
+                    for index in range(first + 1, last + 1):
+                        if index in self._cache or index in self._in_flight:
+                            break
+                        run.append(index)
+                    stop = (run[-1] + 1) * size
+                for index in run:
+                    self._in_flight[index] = threading.Event()
+        if waiting is not None:
+            waiting.wait()
+            return None
+        return self._fetch_piece(position, min(stop, self.size), run)
+
+    def _fetch_piece(self, start: int, end: int, claimed: Sequence[int]) -> bytes:
+        """GET [start, end), cache it block by block, then wake whoever waits on the claimed blocks."""
         try:
-            first, size = run[0], self.block_size
-            with self._lock:
-                partial = self._cache.get(first)
-            start = first * size + offset
-            end = min((run[-1] + 1) * size, self.size)
-            if partial is not None and len(run) == 1:
-                end = first * size + partial.offset
             data = self._get_range(start, end)
-            if partial is not None and len(run) == 1:
-                data += partial.data
-            head = size - offset
-            blocks = {first: _Block(offset, data[:head])}
-            for index in run[1:]:
-                at = head + (index - first - 1) * size
-                blocks[index] = _Block(0, data[at : at + size])
             with self._lock:
-                for index, block in blocks.items():
-                    self._cache[index] = block
+                position = start
+                while position < end:
+                    index, held = self._piece_at(position)
+                    relative = position - index * self.block_size
+                    chunk = data[position - start : position - start + self.block_size - relative]
+                    piece = _merged(held, relative, chunk)
+                    self._cached_bytes += len(piece.data) - (len(held.data) if held else 0)
+                    self._cache[index] = piece
                     self._cache.move_to_end(index)
-                while len(self._cache) > self.cache_blocks:
-                    self._cache.popitem(last=False)
-            return blocks
+                    position += len(chunk)
+                while self._cached_bytes > self.cache_limit:
+                    _, evicted = self._cache.popitem(last=False)
+                    self._cached_bytes -= len(evicted.data)
+            return data
         finally:
-            self._release(run)
+            self._release(claimed)
 
     def _release(self, blocks: Sequence[int]) -> None:
         with self._lock:
@@ -486,12 +525,10 @@ class RangedS3Reader(io.RawIOBase):
             )
 
 
-def _contiguous_runs(blocks: Sequence[int], max_length: int) -> list[list[int]]:
-    """Sorted block indexes grouped into runs of consecutive indexes, each at most max_length long."""
-    runs: list[list[int]] = []
-    for index in sorted(blocks):
-        if runs and index == runs[-1][-1] + 1 and len(runs[-1]) < max_length:
-            runs[-1].append(index)
-        else:
-            runs.append([index])
-    return runs
+def _merged(held: _Block | None, offset: int, data: bytes) -> _Block:
+    """A block's new piece: `data` at `offset`, joined to the held piece when they touch or overlap."""
+    if held is None or offset > held.end or offset + len(data) < held.offset:
+        return _Block(offset, data)
+    head = held.data[: max(0, offset - held.offset)]
+    tail = held.data[max(0, offset + len(data) - held.offset) :]
+    return _Block(min(offset, held.offset), head + data + tail)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,3 +36,22 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ),
         "black_intro": synthetic.make_clip(folder / "black_intro.mp4", frames=120, black_frames=45, gop=15),
     }
+
+
+# --- WORKER-PERF: ~100 MB videos for byte budgets, made once per session ---------------------------
+@pytest.fixture(scope="session")
+def big_videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """>= 100 MB, 640x360 H.264 with B-frames and interleaved AAC, 196 s, a keyframe every second
+    (about 350 KB, the frames after it 4-12 KB), moov at the front ("fast") or the end ("end")."""
+    from tests.unit.worker.long_videos import encode_segment, moov_first, repeat_to_size
+
+    folder = tmp_path_factory.mktemp("big-videos")
+    segment = folder / "segment.mp4"
+    encode_segment(
+        segment, frames=100, width=640, height=360, noise=True, faststart=False, bframes=2, audio=True
+    )
+    made = {place: folder / f"big-{place}.mp4" for place in ("fast", "end")}
+    for place, path in made.items():
+        repeat_to_size(segment, path, min_bytes=100 * 10**6, faststart=place == "fast")
+        assert moov_first(path) == (place == "fast")
+    return made

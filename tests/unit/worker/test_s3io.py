@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from local_stack.emulator import Emulator, environment
+from tests.unit.worker.long_videos import encode_segment, moov_first
 from thumbnailer import aws, s3io
 from thumbnailer.s3io import (
     RangedS3Reader,
@@ -167,97 +168,24 @@ def _random_bytes(size: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-# --- test videos ---------------------------------------------------------------------------------
-def _encode(path: Path, *, frames: int, width: int, height: int, noise: bool, faststart: bool) -> None:
-    """H.264 MP4, 25 fps, a keyframe every second, no B-frames; each frame visibly distinct."""
-    options = {"movflags": "+faststart"} if faststart else {}
-    rng = np.random.default_rng(7)
-    with av.open(str(path), "w", options=options) as output:
-        stream = output.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {
-            "g": "25",
-            "keyint_min": "25",
-            "sc_threshold": "0",
-            "preset": "ultrafast",
-            "bf": "0",
-        }
-        if noise:  # lossless noise: big frames, so a short segment makes many megabytes
-            stream.options = {**stream.options, "crf": "0"}
-        for index in range(frames):
-            if noise:
-                image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-            else:
-                image = np.zeros((height, width, 3), np.uint8)
-                image[:, :, 0] = index * 9 % 256
-                image[:, index * 3 % width, 1] = 255
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = index
-            output.mux(stream.encode(frame))
-        output.mux(stream.encode())
+def _read_exactly(reader: RangedS3Reader, length: int) -> bytes:
+    """read() until `length` bytes or the end: a raw reader returns short reads where its cache ends."""
+    chunks = []
+    while length > 0 and (chunk := reader.read(length)):
+        chunks.append(chunk)
+        length -= len(chunk)
+    return b"".join(chunks)
 
 
-def _repeat(segment: Path, path: Path, *, min_bytes: int, faststart: bool) -> None:
-    """A long valid MP4 made cheaply: the segment's packets remuxed again and again, timestamps shifted."""
-    options = {"movflags": "+faststart"} if faststart else {}
-    with av.open(str(segment)) as source:
-        video_in = source.streams.video[0]
-        packets = [
-            (bytes(p), p.pts, p.dts, p.duration, p.is_keyframe) for p in source.demux(video_in) if p.size
-        ]
-        assert packets[0][4], "the segment must start with a keyframe"
-        span = max(pts for _, pts, _, _, _ in packets) + packets[0][3]
-        repeats = -(-min_bytes // sum(len(data) for data, *_ in packets))
-        with av.open(str(path), "w", options=options) as output:
-            video_out = output.add_stream_from_template(video_in)
-            for repeat in range(repeats):
-                for data, pts, dts, duration, keyframe in packets:
-                    packet = av.Packet(data)
-                    packet.pts, packet.dts, packet.duration = (
-                        pts + repeat * span,
-                        dts + repeat * span,
-                        duration,
-                    )
-                    packet.is_keyframe, packet.time_base, packet.stream = (
-                        keyframe,
-                        video_in.time_base,
-                        video_out,
-                    )
-                    output.mux(packet)
-
-
-def _moov_first(path: Path) -> bool:
-    """Whether the moov atom precedes mdat (top-level atoms walked from the file's start)."""
-    with path.open("rb") as file:
-        while header := file.read(8):
-            size, kind = int.from_bytes(header[:4]), header[4:]
-            if kind in {b"moov", b"mdat"}:
-                return kind == b"moov"
-            file.seek(size - 8 if size != 1 else int.from_bytes(file.read(8)) - 16, io.SEEK_CUR)
-    raise AssertionError(f"no moov or mdat in {path}")
-
-
+# --- test videos (the 100 MB ones are shared: conftest.big_videos) ---------------------------------
 @pytest.fixture(scope="module")
 def small_videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """4 s, 160x120, with the moov atom at the front ("fast") or at the end ("end")."""
     folder = tmp_path_factory.mktemp("small-videos")
     made = {place: folder / f"small-{place}.mp4" for place in ("fast", "end")}
     for place, path in made.items():
-        _encode(path, frames=100, width=160, height=120, noise=False, faststart=place == "fast")
-        assert _moov_first(path) == (place == "fast")
-    return made
-
-
-@pytest.fixture(scope="module")
-def big_videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """>= 100 MB, 320x240 lossless noise, 30 s, moov at the front ("fast") or at the end ("end")."""
-    folder = tmp_path_factory.mktemp("big-videos")
-    segment = folder / "segment.mp4"
-    _encode(segment, frames=50, width=320, height=240, noise=True, faststart=False)
-    made = {place: folder / f"big-{place}.mp4" for place in ("fast", "end")}
-    for place, path in made.items():
-        _repeat(segment, path, min_bytes=100 * 10**6, faststart=place == "fast")
-        assert _moov_first(path) == (place == "fast")
+        encode_segment(path, frames=100, width=160, height=120, noise=False, faststart=place == "fast")
+        assert moov_first(path) == (place == "fast")
     return made
 
 
@@ -287,7 +215,7 @@ def test_random_reads_match_the_uploaded_bytes_and_every_get_is_ranged(
     randoms = [(rng.randrange(len(data)), rng.choice([1, 100, 4096, 70_000, 200_000])) for _ in range(150)]
     for offset, length in edges + randoms:
         assert reader.seek(offset) == offset
-        assert reader.read(length) == data[offset : offset + length], (offset, length)
+        assert _read_exactly(reader, length) == data[offset : offset + length], (offset, length)
         assert reader.tell() == min(offset + length, len(data))
         assert reader.cached_bytes <= 4 * block
 
@@ -330,8 +258,9 @@ def test_read_ahead_fetches_from_the_read_position_to_the_block_end(s3: Any, buc
     assert reader.read(100) == data[310:410]  # served from the read-ahead
     reader.seek(260)  # earlier in the same block: only the missing bytes are fetched
     assert reader.read(50) == data[260:310]
-    reader.seek(500)  # across into the next block: fetched from its start
-    assert reader.read(100) == data[500:600]
+    reader.seek(500)  # a short read of what is held, then the next block fetched from its start
+    assert reader.read(100) == data[500:512]
+    assert reader.read(88) == data[512:600]
     reader.seek(990)
     assert reader.read(100) == data[990:]  # the last block ends at EOF
     assert reader.stats.ranges == [(300, 512), (260, 300), (512, 768), (990, 1000)]
@@ -380,9 +309,35 @@ def test_prefetch_is_capped_at_the_cache_size(s3: Any, bucket: str) -> None:
     reader = RangedS3Reader(
         head_source(bucket, "k.bin", client=s3), client=s3, block_size=1024, cache_blocks=3
     )
-    reader.prefetch([(i * 1024, i * 1024 + 1) for i in range(0, 20, 2)])
-    assert reader.stats.requests == 3
-    assert reader.cached_bytes <= 3 * 1024
+    assert reader.cache_limit == 3 * 1024
+    reader.prefetch([(i * 1024, i * 1024 + 1000) for i in range(0, 20, 2)])
+    assert sorted(reader.stats.ranges) == [(0, 1000), (2048, 3048), (4096, 5096)]  # 4000 > limit
+    assert reader.cached_bytes == 3000
+
+
+def test_prefetch_fetches_exact_ranges_and_reads_fill_only_the_gaps(s3: Any, bucket: str) -> None:
+    data = _random_bytes(10 * 1024, seed=6)
+    s3.put_object(Bucket=bucket, Key="k.bin", Body=data)
+    reader = RangedS3Reader(head_source(bucket, "k.bin", client=s3), client=s3, block_size=1024)
+    # Exact pieces, not to the block end; one straddling blocks is one GET; two meeting in a
+    # block (5, 7) become one piece; clipped to the object.
+    reader.prefetch([(100, 300), (1500, 2600), (5100, 5200), (5900, 6000), (9900, 20_000)])
+    assert sorted(reader.stats.ranges) == [(100, 300), (1500, 2600), (5100, 6000), (9900, 10240)]
+    assert reader.cached_bytes == 200 + 1100 + 900 + 340
+    requests = reader.stats.requests
+    for start, end in [(100, 300), (1500, 2600), (5150, 5950), (9900, 10240)]:
+        reader.seek(start)
+        assert reader.read(end - start) == data[start:end]
+    assert reader.stats.requests == requests
+    # Reading around a held piece fetches only what is missing: the gap before it, then from its
+    # end to the block end (read-ahead), joined into one piece per block.
+    reader.seek(50)
+    assert _read_exactly(reader, 400) == data[50:450]
+    assert reader.stats.ranges[requests:] == [(50, 100), (300, 1024)]
+    reader.seek(0)
+    assert _read_exactly(reader, 1024) == data[:1024]
+    assert reader.stats.ranges[requests + 2 :] == [(0, 50)]
+    assert reader.cached_bytes == 1024 + 1100 + 900 + 340
 
 
 # --- through PyAV ----------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.unit.worker.synthetic import make_levels_clip
-from thumbnailer import colour
+from thumbnailer import colour, hdr
 from thumbnailer.extract import frame_at
 from thumbnailer.probe import open_video
 
@@ -100,10 +100,10 @@ def test_ten_bit_sdr_keeps_its_levels(tmp_path: Path) -> None:
 
 
 def test_tone_curve_is_continuous_and_reaches_white_at_peak() -> None:
-    luma = np.linspace(0, colour.HDR_PEAK_NITS / colour.SDR_WHITE_NITS, 2000, dtype=np.float32)
+    luma = np.linspace(0, hdr.HDR_PEAK_NITS / hdr.SDR_WHITE_NITS, 2000, dtype=np.float32)
     grey = np.repeat(luma[:, None], 3, axis=1)
-    mapped = colour.tone_map(grey)[:, 0]
+    mapped = hdr.tone_map(grey)[:, 0]
     assert np.all(np.diff(mapped) >= -1e-6)  # monotonic
     assert mapped[-1] == pytest.approx(1.0, abs=1e-3)
-    below = luma < colour.KNEE
+    below = luma < hdr.KNEE
     assert np.allclose(mapped[below], luma[below])
