@@ -14,6 +14,8 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import requests
+
 from local_stack import demo
 from local_stack.stack import LocalStack
 
@@ -57,8 +59,10 @@ def _running_state() -> dict[str, object] | None:
         state: dict[str, object] = json.loads(STATE_FILE.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    pid = state.get("pid")
-    if not isinstance(pid, int) or not _alive(pid):
+    pid, endpoint = state.get("pid"), state.get("endpoint")
+    # A stack that died without `down` leaves its pid behind, and the system may give that pid to
+    # another program: only a process whose emulator still answers is taken for the stack.
+    if not isinstance(pid, int) or not isinstance(endpoint, str) or not _alive(pid) or not _answers(endpoint):
         return None
     return state
 
@@ -70,6 +74,14 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    return True
+
+
+def _answers(endpoint: str) -> bool:
+    try:
+        requests.get(endpoint, timeout=5)
+    except requests.RequestException:
+        return False
     return True
 
 
@@ -91,6 +103,9 @@ def up() -> int:
         deadline = time.monotonic() + START_TIMEOUT_S
         while state is None:
             if process.poll() is not None or time.monotonic() > deadline:
+                # Not left running: without a state file, `down` could not find it.
+                process.kill()
+                process.wait()
                 print(f"the local stack did not start; see {SERVE_LOG}", file=sys.stderr)
                 return 1
             time.sleep(0.3)

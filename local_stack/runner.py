@@ -31,6 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO_ROOT / "container" / "Dockerfile"
 LOCAL_IMAGE = "thumbnail-creator-worker:local"
 TIMED_OUT_EXIT_CODE = 137  # what ECS reports for a container killed with SIGKILL
+STOP_TIMEOUT_S = 30.0  # ECS's default stopTimeout between SIGTERM and SIGKILL
 # Taken from this process into the worker's: what any program needs to start, nothing AWS.
 _PROCESS_BASICS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT")
 
@@ -135,6 +136,7 @@ class TaskRunner:
         self._seen: set[str] = set()
         self._outcomes: dict[str, TaskOutcome] = {}
         self._task_definitions: dict[str, Mapping[str, Any]] = {}
+        self._processes: set[subprocess.Popen[bytes]] = set()
         self.errors: list[str] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -149,9 +151,19 @@ class TaskRunner:
         return self
 
     def stop(self) -> None:
+        """Stop polling; stop the workers still running as StopTask does (SIGTERM, then SIGKILL)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
+        with self._lock:
+            running = list(self._processes)
+        for process in running:
+            process.terminate()
+        for process in running:
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     # -- what tests and the demo read ------------------------------------------------------
@@ -244,21 +256,30 @@ class TaskRunner:
             else:
                 command = local_argv(argv)
                 process_env["PYTHONPATH"] = str(REPO_ROOT / "container")  # the image's code layout
-            try:
-                completed = subprocess.run(  # noqa: S603 - argv from the task definition, no shell
+            with self._lock:
+                if self._stop.is_set():  # stop() has already stopped the running ones
+                    return TIMED_OUT_EXIT_CODE
+                process = subprocess.Popen(  # noqa: S603 - argv from the task definition, no shell
                     command,
                     env=process_env,
                     cwd=workdir,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    timeout=self._timeout_s,
-                    check=False,
                 )
+                self._processes.add(process)
+            try:
+                return_code = process.wait(timeout=self._timeout_s)
             except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
                 log.write(f"\nlocal runner: killed after {self._timeout_s:.0f} s\n".encode())
                 return TIMED_OUT_EXIT_CODE
-            return completed.returncode
+            finally:
+                with self._lock:
+                    self._processes.discard(process)
+            # Killed by a signal: report 128 + its number, as ECS does (137 for SIGKILL).
+            return 128 - return_code if return_code < 0 else return_code
 
     def _record(
         self, task: Mapping[str, Any], job: Mapping[str, Any] | None, exit_code: int, reason: str, log: Path

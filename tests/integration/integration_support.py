@@ -138,7 +138,8 @@ class DeployedPipeline:
                     env = {item["name"]: item["value"] for item in override.get("environment", [])}
                     job = json.loads(env.get("THUMBNAIL_JOB", "{}"))
                     if job.get("key") == key:
-                        codes.extend(c.get("exitCode", -1) for c in task.get("containers", []))
+                        # A container still stopping has no exitCode yet: not an outcome.
+                        codes.extend(c["exitCode"] for c in task.get("containers", []) if "exitCode" in c)
         return tuple(codes)
 
     def settle(self, timeout_s: float = 60.0) -> None:
