@@ -73,14 +73,22 @@ def s3_input(source: SourceObject, job: Mapping[str, Any] | None = None) -> Inpu
     )
 
 
+# S3 refuses user metadata over 2 KB (names and values, UTF-8); `thumbnail-time` is added per output.
+MAX_METADATA_BYTES = 2048 - 64
+
+
 def source_metadata(source: SourceObject) -> dict[str, str]:
     """User metadata naming the source version on every output (ASCII: S3 metadata is sent as headers)."""
-    return {
+    metadata = {
         "source-bucket": source.bucket,
         "source-key": quote(source.key, safe="/"),
         "source-version-id": source.version_id or "null",
         "source-etag": (source.etag or "").strip('"'),
     }
+    if sum(len(name) + len(value) for name, value in metadata.items()) > MAX_METADATA_BYTES:
+        # A long non-ASCII key triples when percent-encoded; the manifest names it in full.
+        del metadata["source-key"]
+    return metadata
 
 
 class BucketSink:

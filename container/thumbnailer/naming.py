@@ -5,9 +5,13 @@ The video's own extension stays in the name, so `a.mp4` and `a.mov` never collid
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from thumbnailer.errors import InvalidOptions
+
+# S3 refuses longer keys (KeyTooLongError); the outputs' keys are longer than the video's.
+MAX_KEY_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -18,13 +22,31 @@ class OutputNames:
 
     @classmethod
     def for_key(cls, key: str, video_prefix: str, output_prefix: str) -> OutputNames:
+        """Names for a video's key; the manifest's must fit, so that an error manifest can be written."""
         rest = key[len(video_prefix) :] if video_prefix and key.startswith(video_prefix) else key
         if not rest or rest.endswith("/"):
             raise InvalidOptions(f"key {key!r} names no video file")
-        return cls(output_prefix + rest)
+        names = cls(output_prefix + rest)
+        names.manifest()
+        return names
 
     def thumbnail(self, extension: str, width: int | None = None) -> str:
-        return f"{self.stem}.{width}w.{extension}" if width is not None else f"{self.stem}.{extension}"
+        name = f"{self.stem}.{width}w.{extension}" if width is not None else f"{self.stem}.{extension}"
+        return _fitting(name)
+
+    def thumbnails(self, extension: str, widths: Sequence[int]) -> list[str]:
+        """Every thumbnail's name, checked before any is written."""
+        sizes: list[int | None] = [*widths] or [None]
+        return [self.thumbnail(extension, width) for width in sizes]
 
     def manifest(self) -> str:
-        return f"{self.stem}.json"
+        return _fitting(f"{self.stem}.json")
+
+
+def _fitting(name: str) -> str:
+    if (size := len(name.encode())) > MAX_KEY_BYTES:
+        raise InvalidOptions(
+            f"the output key {name[:60]!r}... would be {size} bytes, "
+            f"over S3's limit of {MAX_KEY_BYTES} bytes: use a shorter video key"
+        )
+    return name

@@ -25,9 +25,12 @@ MAX_WIDTHS = 8
 ENV_KEYS = {"at": "THUMBNAIL_AT", "format": "THUMBNAIL_FORMAT", "widths": "THUMBNAIL_WIDTHS"}
 METADATA_KEYS = {"at": "thumbnail-at", "format": "thumbnail-format", "widths": "thumbnail-widths"}
 
-_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
-_TIMECODE = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
-_PERCENT = re.compile(r"^(\d+(?:\.\d+)?)\s*%$")
+# ASCII digits only: `\d` alone also matches other scripts' digits (Arabic-Indic and others).
+# Digit runs that int() converts are bounded: past 4300 digits it raises instead of converting.
+_SECONDS = re.compile(r"^\d+(?:\.\d+)?$", re.ASCII)
+_TIMECODE = re.compile(r"^(?:(\d{1,9}):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$", re.ASCII)
+_PERCENT = re.compile(r"^(\d+(?:\.\d+)?)\s*%$", re.ASCII)
+_WIDTH = re.compile(r"^[0-9]{1,9}$")
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,8 @@ def parse_widths(raw: str | list[str] | tuple[str, ...], origin: str = "widths")
     for part in (p.strip() for p in parts):
         if not part:
             continue
-        if not part.isdigit() or not 1 <= int(part) <= MAX_WIDTH:
+        # Not str.isdigit(): it accepts "²", which int() then refuses.
+        if not _WIDTH.match(part) or not 1 <= int(part) <= MAX_WIDTH:
             raise InvalidOptions(f"{origin} {part!r} is not a width: use whole pixels from 1 to {MAX_WIDTH}")
         if int(part) not in widths:
             widths.append(int(part))

@@ -22,6 +22,8 @@ from thumbnailer.probe import Video, open_video
 THUMBNAIL_CACHE_CONTROL = "public, max-age=86400"
 # The manifest changes when the video is replaced: clients should revalidate it.
 MANIFEST_CACHE_CONTROL = "no-cache"
+# Shorter than any frame (1000 fps) and longer than the 1 µs tolerance of Video.pts_at.
+END_MARGIN_SECONDS = 0.001
 
 
 class Sink(Protocol):
@@ -45,6 +47,7 @@ class Input:
 
 def run(source: Input, options: Options, names: OutputNames, sink: Sink, timer: StageTimer) -> dict[str, Any]:
     """Make and write the thumbnails, then the manifest (last: its presence means all is written)."""
+    names.thumbnails(options.extension, options.widths)  # a name S3 would refuse fails before any read
     with contextlib.ExitStack() as stack:
         fileobj = stack.enter_context(source.open())
         with timer.stage("open"):
@@ -113,7 +116,9 @@ def _pick(video: Video, options: Options, source: Input, timer: StageTimer) -> P
             picked = frame_at(video, 0.0, timer.measure, source.prefetch)
             picked.warnings.append(f"the duration is unknown: {at} cannot be placed; the first frame is used")
             return picked
-        return frame_at(video, video.info.duration * at.value / 100.0, timer.measure, source.prefetch)
+        # The presentation ends at `duration`, exclusive: 100% means the last frame, not past it.
+        seconds = min(video.info.duration * at.value / 100.0, video.info.duration - END_MARGIN_SECONDS)
+        return frame_at(video, max(seconds, 0.0), timer.measure, source.prefetch)
     return frame_at(video, at.value, timer.measure, source.prefetch)
 
 

@@ -15,6 +15,8 @@ from thumbnailer.geometry import Orientation, displayed_size, orientation_from_m
 
 AV_TIME_BASE = 1_000_000
 TIME_TOLERANCE = Fraction(1, 1_000_000)
+# FFmpeg timestamps are int64: a later time (1e23 s) is clamped, and so still means "past the end".
+MAX_PTS = 2**62
 # A container duration this much longer than the sample index is not believed (fragmented
 # files with a 2^32-tick duration, headers describing media that is not there).
 IMPLAUSIBLE_DURATION_FACTOR = 1.5
@@ -59,7 +61,7 @@ class Video:
         to 16 digits both reach the frame shown at that instant.
         """
         exact = Fraction(repr(float(seconds))) + Fraction(repr(float(self.info.origin)))
-        return int((exact + TIME_TOLERANCE) // self.time_base)
+        return min(int((exact + TIME_TOLERANCE) // self.time_base), MAX_PTS)
 
     def keyframes(self) -> list[tuple[int, int, int]]:
         """(timestamp, byte position, size) of every keyframe in the demuxer's index."""

@@ -74,10 +74,14 @@ class Job:
 
 @dataclass(frozen=True)
 class Settings:
-    """The task's environment, parsed once; a bad value fails fast naming it."""
+    """The task's environment, parsed once; a bad value fails fast naming it.
+
+    A bad option default (THUMBNAIL_AT ...) is kept, not raised: the job is valid, so it is
+    reported like bad metadata, in an error manifest where the user looks for the thumbnail.
+    """
 
     job: Job
-    defaults: Options
+    defaults: Options | InvalidOptions
     video_prefix: str
     output_prefix: str
 
@@ -89,12 +93,12 @@ class Settings:
             raise InvalidOptions(
                 f"setting OUTPUT_PREFIX {output_prefix!r} must be set and differ from VIDEO_PREFIX"
             )
-        return cls(
-            job=Job.parse(env.get("THUMBNAIL_JOB")),
-            defaults=from_environment(env),
-            video_prefix=video_prefix,
-            output_prefix=output_prefix,
-        )
+        job = Job.parse(env.get("THUMBNAIL_JOB"))
+        try:
+            defaults: Options | InvalidOptions = from_environment(env)
+        except InvalidOptions as error:
+            defaults = error
+        return cls(job=job, defaults=defaults, video_prefix=video_prefix, output_prefix=output_prefix)
 
 
 def main(env: Mapping[str, str] = os.environ) -> int:
@@ -112,6 +116,8 @@ def main(env: Mapping[str, str] = os.environ) -> int:
     logger.info("job received", job=job.as_dict())
 
     def prepare() -> tuple[Input, Options]:
+        if isinstance(settings.defaults, InvalidOptions):
+            raise settings.defaults
         source = head_source(job.bucket, job.key, job.version_id)
         if job.etag and source.etag and job.etag.strip('"') != source.etag.strip('"') and not job.version_id:
             logger.warning(

@@ -37,7 +37,10 @@ def test_valid_time_specs(raw: str, expected: TimeSpec) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["-1", "-0.5", "abc", "", "101%", "-5%", "1:60", "00:61:00", "1e3", "nan", "inf", "12s", "1:2:3:4", "%"],
+    [
+        *("-1", "-0.5", "abc", "", "101%", "-5%", "1:60", "00:61:00", "1e3", "nan", "inf", "12s"),
+        *("1:2:3:4", "%", "١٢", "1:٣٠", "9" * 400, "9" * 5000 + ":00:00"),
+    ],
 )
 def test_invalid_time_specs_name_the_value(raw: str) -> None:
     with pytest.raises(InvalidOptions) as caught:
@@ -50,9 +53,11 @@ def test_invalid_time_specs_name_the_value(raw: str) -> None:
 def test_widths_are_sorted_deduplicated_and_bounded() -> None:
     assert parse_widths("640, 320,640") == (320, 640)
     assert parse_widths("") == ()
-    for bad in ("0", "-5", "abc", "99999", "1.5"):
-        with pytest.raises(InvalidOptions, match=repr(bad)):
+    # "²" and "٣" pass str.isdigit() but are not whole pixels written in ASCII.
+    for bad in ("0", "-5", "abc", "99999", "1.5", "²", "٣٢٠", "+320", "9" * 5000):
+        with pytest.raises(InvalidOptions) as caught:
             parse_widths(bad)
+        assert repr(bad) in caught.value.message
     with pytest.raises(InvalidOptions, match="at most"):
         parse_widths(",".join(str(w) for w in range(100, 1100, 100)))
 

@@ -14,9 +14,11 @@ from PIL import Image
 
 from tests.unit.worker.synthetic import Clip, read_barcode
 from thumbnailer.__main__ import main as cli_main
+from thumbnailer.adapters import source_metadata
 from thumbnailer.errors import InvalidOptions
 from thumbnailer.naming import OutputNames
 from thumbnailer.render import render
+from thumbnailer.s3io import SourceObject
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -34,6 +36,32 @@ def test_names_follow_the_contract() -> None:
     for bad in ("videos/", "videos/dir/"):
         with pytest.raises(InvalidOptions):
             OutputNames.for_key(bad, "videos/", "thumbnails/")
+
+
+def test_a_key_whose_outputs_s3_would_refuse_is_invalid() -> None:
+    """S3 keys are at most 1024 bytes (UTF-8); outputs add `thumbnails/` and a suffix to the key."""
+    fits = "videos/" + "é" * 500 + ".mp4"  # 1011 bytes: `.json` (and `.jpg`) still fit
+    names = OutputNames.for_key(fits, "videos/", "thumbnails/")
+    assert len(names.manifest().encode()) == 1020
+    assert len(names.thumbnail("webp", 64).encode()) == 1024
+    with pytest.raises(InvalidOptions, match="1024 bytes"):
+        names.thumbnail("webp", 320)  # 1025 bytes
+    with pytest.raises(InvalidOptions, match="1024 bytes"):
+        OutputNames.for_key("videos/" + "a" * 1013 + ".mp4", "videos/", "thumbnails/")
+
+
+def _source(key: str) -> SourceObject:
+    etag = '"' + "e" * 32 + '"'
+    return SourceObject("b" * 63, key, "v" * 32, 1, etag, "video/mp4", {})
+
+
+def test_output_metadata_stays_within_the_2_kb_s3_accepts() -> None:
+    """S3 refuses user metadata over 2 KB (names and values, UTF-8); moto accepts any size."""
+    assert source_metadata(_source("videos/a b+é.mp4"))["source-key"] == "videos/a%20b%2B%C3%A9.mp4"
+    long_key = "videos/" + "視" * 300 + ".mp4"  # 911 bytes: a valid key, 2.7 KB once percent-encoded
+    metadata = {**source_metadata(_source(long_key)), "thumbnail-time": "86399.999999"}
+    assert sum(len(name.encode()) + len(value.encode()) for name, value in metadata.items()) <= 2048
+    assert metadata["source-version-id"] == "v" * 32 and metadata["source-etag"] == "e" * 32
 
 
 @pytest.mark.parametrize(("fmt", "pil_format"), [("jpeg", "JPEG"), ("png", "PNG"), ("webp", "WEBP")])
@@ -65,6 +93,10 @@ def test_cli_percent_of_duration(clips: dict[str, Any], tmp_path: Path) -> None:
     clip: Clip = clips["moov_end"]  # 90 frames, 3 s
     assert cli_main([str(clip.path), "--out", str(tmp_path), "--at", "50%", "--format", "png"]) == 0
     assert read_barcode(Image.open(tmp_path / "moov_end.mp4.png")) == 45
+    # 100% is a valid value: the last frame, without a warning that it is past the end.
+    assert cli_main([str(clip.path), "--out", str(tmp_path), "--at", "100%", "--format", "png"]) == 0
+    assert read_barcode(Image.open(tmp_path / "moov_end.mp4.png")) == 89
+    assert json.loads((tmp_path / "moov_end.mp4.json").read_text())["warnings"] == []
 
 
 def test_cli_invalid_option_exits_2_and_writes_nothing(clips: dict[str, Any], tmp_path: Path) -> None:

@@ -138,6 +138,18 @@ def test_invalid_metadata_exits_2_with_an_error_manifest_only(
     assert "thumbnail-at" in manifest["error"]["message"] and "'-5'" in manifest["error"]["message"]
 
 
+def test_invalid_stack_default_exits_2_with_an_error_manifest_naming_it(
+    s3: Any, bucket: str, clips: dict[str, Any]
+) -> None:
+    # The template does not constrain DefaultThumbnailAt: the user must find why in the bucket too.
+    uploaded = _upload(s3, bucket, clips["moov_end"].path)
+    assert task.main(_job_env(bucket, uploaded, THUMBNAIL_AT="5s")) == 2
+    assert _keys(s3, bucket) == {KEY, f"{STEM}.json"}
+    error = _manifest(s3, bucket)["error"]
+    assert error["reason"] == "invalid_options"
+    assert "setting THUMBNAIL_AT" in error["message"] and "'5s'" in error["message"]
+
+
 def test_unusable_video_exits_3_with_an_error_manifest(s3: Any, bucket: str, tmp_path: Path) -> None:
     fake = tmp_path / "fake.mp4"
     fake.write_bytes(b"\x00\x00\x00\x18ftypisom" + os.urandom(4000))
@@ -150,6 +162,22 @@ def test_unusable_video_exits_3_with_an_error_manifest(s3: Any, bucket: str, tmp
         "no_video_stream",
     }
     assert s3.head_object(Bucket=bucket, Key=KEY)["ETag"] == uploaded["etag"]
+
+
+def test_a_key_too_long_for_its_thumbnails_exits_2_with_only_the_error_manifest(
+    s3: Any, bucket: str, clips: dict[str, Any]
+) -> None:
+    # moto accepts keys of any length; S3 refuses keys over 1024 bytes, so the worker checks first.
+    key = "videos/" + "k" * 1000 + ".mp4"  # the manifest's key is 1020 bytes, a .320w.webp's 1025
+    uploaded = _upload(s3, bucket, clips["moov_end"].path, key=key)
+    assert (
+        task.main(_job_env(bucket, uploaded, key=key, THUMBNAIL_FORMAT="webp", THUMBNAIL_WIDTHS="320,64"))
+        == 2
+    )
+    manifest_key = "thumbnails/" + key.removeprefix("videos/") + ".json"
+    assert _keys(s3, bucket) == {key, manifest_key}
+    error = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())["error"]
+    assert error["reason"] == "invalid_options" and "1024 bytes" in error["message"]
 
 
 def test_missing_source_exits_3(s3: Any, bucket: str) -> None:
