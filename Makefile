@@ -113,4 +113,4 @@ image:
 	echo "Pushed $$repo:$(TAG). Deploy it: sam deploy --parameter-overrides WorkerImageTag=$(TAG)"
 
 clean:
-	rm -rf .aws-sam demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam demo-output .local-stack .pytest_cache .mypy_cache .ruff_cache

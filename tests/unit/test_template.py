@@ -490,3 +490,29 @@ def test_the_cycle_check_catches_a_function_that_refers_to_the_bucket(sam: dict[
     function["Properties"]["Environment"]["Variables"]["BUCKET"] = {"Ref": bucket_name}
     cycle = _cycle(transform(broken))
     assert cycle is not None and bucket_name in cycle
+
+
+@pytest.mark.parametrize("name", ["DefaultThumbnailAt", "DefaultThumbnailWidths"])
+def test_thumbnail_defaults_the_template_admits_are_ones_the_worker_accepts(
+    sam: dict[str, Any], name: str
+) -> None:
+    """What `sam deploy` lets through must not make every task exit 2; what it refuses, the worker refuses."""
+    from thumbnailer.options import parse_time_spec, parse_widths
+
+    parameter = sam["Parameters"][name]
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch(str(parameter["Default"]))
+    parse = parse_time_spec if name == "DefaultThumbnailAt" else parse_widths
+    admitted = {
+        "DefaultThumbnailAt": ["auto", "12", "12.5", "10%", "01:02", "00:01:02.5", "1:02:03"],
+        "DefaultThumbnailWidths": ["", "320", "320,1280", "7680"],
+    }[name]
+    refused = {
+        "DefaultThumbnailAt": ["5s", "-1", "auto ", "1e3", "01:02:03:04"],
+        "DefaultThumbnailWidths": ["0", "320,", "-5", "99999"],
+    }[name]
+    for value in admitted:
+        assert pattern.fullmatch(value), value
+        parse(value, "test")
+    for value in refused:
+        assert not pattern.fullmatch(value), value
