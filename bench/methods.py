@@ -21,12 +21,9 @@ from typing import Any
 
 import psutil
 
+from local_stack.emulator import FAKE_CREDENTIALS
+
 POLL_INTERVAL_S = 0.01
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-}
 
 
 @dataclass(frozen=True)
