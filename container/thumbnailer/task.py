@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from thumbnailer.adapters import BucketSink, s3_input
@@ -19,7 +19,7 @@ from thumbnailer.runner import execute
 from thumbnailer.s3io import head_source
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Job:
     """THUMBNAIL_JOB (docs/contract.md), set by the launcher."""
 
@@ -61,18 +61,10 @@ class Job:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "bucket": self.bucket,
-            "key": self.key,
-            "version_id": self.version_id,
-            "etag": self.etag,
-            "size": self.size,
-            "event_time": self.event_time,
-            "request_id": self.request_id,
-        }
+        return dataclasses.asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Settings:
     """The task's environment, parsed once; a bad value fails fast naming it.
 
