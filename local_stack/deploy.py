@@ -28,6 +28,7 @@ from local_stack.events import FunctionConfiguration
 
 LOG = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
+LAUNCHER_FUNCTION = "LauncherFunction"
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 STACK_NAME = "thumbnail-creator"
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
@@ -139,11 +140,11 @@ def deploy(
     routes = fixer.bucket_notifications()
 
     functions = [lid for lid, r in resources.items() if r["Type"] == "AWS::Lambda::Function"]
-    if len(functions) != 1:
-        raise RuntimeError(f"expected one Lambda function in the template, found {functions}")
+    if LAUNCHER_FUNCTION not in functions:
+        raise RuntimeError(f"expected a Lambda function {LAUNCHER_FUNCTION} in the template, found {functions}")
     fixer.function_environments(functions)
     fixer.event_invoke_configs()
-    function = _function_configuration(emulator, physical[functions[0]])
+    function = _function_configuration(emulator, physical[LAUNCHER_FUNCTION])
     # Outputs that named a replaced resource name its replacement, as AWS's would have.
     outputs = {key: fixer.replaced.get(value, value) for key, value in outputs.items()}
     return DeployedStack(stack_id, stack_name, outputs, function, routes, fixer.fixes)

@@ -3,7 +3,8 @@
 - RunTask idempotency. AWS returns the tasks of an earlier RunTask that carried the same
   `clientToken` instead of starting new ones; moto 5.2.5 ignores the token, so a duplicated
   S3 event would start two workers here and only one on AWS. `honour_run_task_client_token`
-  patches moto's ECS response handler to keep AWS's behaviour.
+  patches moto's ECS response handler to keep AWS's behaviour, and gives tasks the `createdAt`
+  AWS reports, by which the launcher tells a repeat from a new start.
 - Generated ECR repository names. CloudFormation names an unnamed AWS::ECR::Repository in
   lower case, as ECR requires; moto 5.2.5 keeps the stack's and logical id's capitals and then
   rejects its own name. `lowercase_generated_ecr_names` lower-cases that one generated name.
@@ -22,6 +23,7 @@ from typing import Any
 from moto.cloudformation import parsing
 from moto.cloudformation.models import cloudformation_backends
 from moto.cloudformation.parsing import clean_json
+from moto.core.utils import utcnow
 from moto.ecs.responses import EC2ContainerServiceResponse
 
 _lock = threading.Lock()
@@ -69,6 +71,9 @@ def honour_run_task_client_token() -> None:
                 if known and all(arn in started for arn in known):
                     return _action_result({"tasks": [started[arn] for arn in known], "failures": []})
                 result = original(self)
+                for task in started_tasks(result):
+                    # moto's tasks lack createdAt, by which a caller tells a repeated RunTask from a new one.
+                    task.created_at = utcnow()
                 _tasks_by_token[slot] = [task.task_arn for task in started_tasks(result)]
                 return result
 

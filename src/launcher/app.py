@@ -25,15 +25,23 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         settings = get_settings()
         parsed = parse_event(
-            S3Event(event), video_prefix=settings.video_prefix, video_suffix=settings.video_suffix
+            S3Event(event),
+            video_prefix=settings.video_prefix,
+            video_suffix=settings.video_suffix,
+            bucket_name=settings.bucket_name,
         )
     except (SettingsError, InvalidEventError):
         logger.exception("Event rejected")
         metrics.add_metric(name="LaunchFailures", unit=MetricUnit.Count, value=1)
         raise
-    outcome = launch_all(parsed, TaskLauncher(settings, ecs_client()), logger)
+    launcher = TaskLauncher(
+        settings, ecs_client(), time_left=lambda: context.get_remaining_time_in_millis() / 1000
+    )
+    outcome = launch_all(parsed, launcher, logger)
     metrics.add_metric(name="TasksStarted", unit=MetricUnit.Count, value=len(outcome.started))
+    metrics.add_metric(name="RepeatedEvents", unit=MetricUnit.Count, value=len(outcome.already_started))
     metrics.add_metric(name="RecordsSkipped", unit=MetricUnit.Count, value=outcome.records_skipped)
+    metrics.add_metric(name="RecordsFromOtherBuckets", unit=MetricUnit.Count, value=outcome.other_bucket)
     metrics.add_metric(name="LaunchFailures", unit=MetricUnit.Count, value=len(outcome.failed))
     outcome.raise_if_failed()
     return outcome.summary()

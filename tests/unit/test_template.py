@@ -78,9 +78,14 @@ def contract_table(title: str) -> dict[str, list[str]]:
     return rows
 
 
+LAUNCHER = "LauncherFunction"
+RECOVERY = "RecoveryFunction"
+
+
 @pytest.fixture(scope="module")
 def launcher(cfn: dict[str, Any]) -> dict[str, Any]:
-    return only(cfn, "AWS::Lambda::Function")[1]["Properties"]
+    properties: dict[str, Any] = cfn["Resources"][LAUNCHER]["Properties"]
+    return properties
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +104,7 @@ def test_bucket_notifies_the_launcher_for_mp4_uploads_under_videos_in_either_cas
     cfn: dict[str, Any], launcher_env: dict[str, Any]
 ) -> None:
     bucket_name, bucket = only(cfn, "AWS::S3::Bucket")
-    function_name, _ = only(cfn, "AWS::Lambda::Function")
+    function_name = LAUNCHER
     configurations = bucket["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
 
     filters = []
@@ -185,13 +190,16 @@ def test_bucket_name_is_one_lowercase_safe_expression_of_pseudo_parameters(cfn: 
     assert "AWS::StackName" not in repr(bucket["Properties"]["BucketName"])
     assert references(variables) == set()
     assert "AWS::StackId" in repr(variables)
-    # Nothing else spells the bucket name out: everything else refers to the resource.
+    # Nothing else spells the bucket name out but the launcher, which may not refer to the bucket
+    # (a circular dependency), and so repeats the very same expression.
     elsewhere = [
         name
         for name, resource in cfn["Resources"].items()
         if resource is not bucket and literal.split("-")[0] + "-${AWS::AccountId}" in repr(resource)
     ]
-    assert elsewhere == []
+    assert elsewhere == [LAUNCHER]
+    launcher_env = cfn["Resources"][LAUNCHER]["Properties"]["Environment"]["Variables"]
+    assert launcher_env["BUCKET_NAME"] == bucket["Properties"]["BucketName"]
 
 
 # ---------------------------------------------------------------- launcher
@@ -225,10 +233,12 @@ def test_launcher_environment_points_at_the_stack_resources(
 def test_launcher_failures_go_to_an_encrypted_dead_letter_queue(
     cfn: dict[str, Any], launcher: dict[str, Any]
 ) -> None:
-    function_name, _ = only(cfn, "AWS::Lambda::Function")
-    _, invoke_config = only(cfn, "AWS::Lambda::EventInvokeConfig")
-    properties = invoke_config["Properties"]
-    assert target(properties["FunctionName"]) == function_name
+    function_name = LAUNCHER
+    (properties,) = [
+        config["Properties"]
+        for config in of_type(cfn, "AWS::Lambda::EventInvokeConfig").values()
+        if target(config["Properties"]["FunctionName"]) == function_name
+    ]
     assert 0 <= properties["MaximumRetryAttempts"] <= 2
     assert 60 <= properties["MaximumEventAgeInSeconds"] <= 21600
 
@@ -249,14 +259,16 @@ def test_launcher_failures_go_to_an_encrypted_dead_letter_queue(
     assert [target(s["Resource"]) for s in senders] == [queue_name]
 
 
-def test_launcher_concurrency_is_reserved_by_default_and_can_be_left_unreserved(
+def test_launcher_concurrency_is_unreserved_by_default_and_can_be_reserved(
     cfn: dict[str, Any], launcher: dict[str, Any]
 ) -> None:
+    """Lambda keeps 100 units unreserved: any default reservation fails the first deploy on a new
+    account (concurrency quota 10)."""
     condition, reserved, otherwise = launcher["ReservedConcurrentExecutions"]["Fn::If"]
     assert otherwise == {"Ref": "AWS::NoValue"}
     parameter = target(reserved)
     default = int(cfn["Parameters"][parameter]["Default"])
-    assert default > 0
+    assert default == 0
     # The condition holds exactly when the parameter is not 0.
     assert cfn["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, 0]}]}
     assert cfn["Parameters"][parameter]["MinValue"] == 0
@@ -358,10 +370,39 @@ def test_repository_scans_and_expires_images(cfn: dict[str, Any]) -> None:
     assert properties["ImageScanningConfiguration"]["ScanOnPush"] is True
     assert properties["ImageTagMutability"] in {"IMMUTABLE", "MUTABLE"}
     assert properties["EncryptionConfiguration"]["EncryptionType"] in {"AES256", "KMS"}
-    rules = json.loads(properties["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
-    assert any(
-        r["selection"]["countType"] == "imageCountMoreThan" and r["action"]["type"] == "expire" for r in rules
+    text = properties["LifecyclePolicy"]["LifecyclePolicyText"]["Fn::Sub"]
+    tag = str(cfn["Parameters"]["WorkerImageTag"]["Default"])
+    rules = sorted(
+        json.loads(text.replace("${WorkerImageTag}", tag))["rules"], key=lambda r: r["rulePriority"]
     )
+    # First, the deployed tag: a rule that matches an image keeps later rules from expiring it,
+    # and this one keeps its (single, immutable) image.
+    protect = rules[0]["selection"]
+    assert protect["tagPatternList"] == [tag] and protect["countType"] == "imageCountMoreThan"
+    assert protect["countNumber"] >= 1
+    # Untagged images go after a day; the rest are counted, and the catch-all rule comes last.
+    assert any(r["selection"]["tagStatus"] == "untagged" and r["action"]["type"] == "expire" for r in rules)
+    assert rules[-1]["selection"]["tagStatus"] == "any"
+    assert [r for r in rules if r["selection"]["tagStatus"] == "any"] == rules[-1:]
+
+
+def test_bucket_and_queues_survive_stack_deletion_but_not_a_failed_first_create(cfn: dict[str, Any]) -> None:
+    _, bucket = only(cfn, "AWS::S3::Bucket")
+    assert bucket["DeletionPolicy"] == "RetainExceptOnCreate"
+    for name, queue in of_type(cfn, "AWS::SQS::Queue").items():
+        assert queue.get("DeletionPolicy") == "Retain", name
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert any(rule.get("ExpiredObjectDeleteMarker") is True for rule in rules)
+
+
+def test_availability_zones_can_be_named(cfn: dict[str, Any]) -> None:
+    for letter, index in (("A", 0), ("B", 1)):
+        zone = cfn["Resources"][f"PublicSubnet{letter}"]["Properties"]["AvailabilityZone"]
+        condition, named, default = zone["Fn::If"]
+        assert named == {"Ref": f"AvailabilityZone{letter}"}
+        assert cfn["Parameters"][f"AvailabilityZone{letter}"]["Default"] == ""
+        assert default == {"Fn::Select": [index, {"Fn::GetAZs": ""}]}
+        assert cfn["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [named, ""]}]}
 
 
 # ---------------------------------------------------------------- network
@@ -379,7 +420,8 @@ def test_vpc_has_dns_and_two_public_subnets_in_different_zones(
     zones = []
     for subnet in subnets:
         assert target(subnet["VpcId"]) == vpc_name
-        index, zones_of_region = subnet["AvailabilityZone"]["Fn::Select"]
+        # By default (no AvailabilityZoneA/B given): the region's zones by position.
+        index, zones_of_region = subnet["AvailabilityZone"]["Fn::If"][2]["Fn::Select"]
         assert zones_of_region == {"Fn::GetAZs": ""}
         zones.append(int(index))
     assert len(set(zones)) == 2
@@ -448,10 +490,15 @@ def test_outputs_are_exactly_the_contract(cfn: dict[str, Any], launcher_env: dic
         "DeadLetterQueueUrl": "AWS::SQS::Queue",
         "LauncherLogGroupName": "AWS::Logs::LogGroup",
         "WorkerLogGroupName": "AWS::Logs::LogGroup",
+        "RecoveryFunctionName": "AWS::Lambda::Function",
+        "RetryQueueUrl": "AWS::SQS::Queue",
+        "FailedJobsQueueUrl": "AWS::SQS::Queue",
+        "RecoveryDeadLetterQueueUrl": "AWS::SQS::Queue",
+        "RecoveryLogGroupName": "AWS::Logs::LogGroup",
     }
     for name, kind in kinds.items():
         assert cfn["Resources"][target(outputs[name])]["Type"] == kind, name
-    launcher_logs = target(only(cfn, "AWS::Lambda::Function")[1]["Properties"]["LoggingConfig"]["LogGroup"])
+    launcher_logs = target(cfn["Resources"][LAUNCHER]["Properties"]["LoggingConfig"]["LogGroup"])
     assert target(outputs["LauncherLogGroupName"]) == launcher_logs
     assert target(outputs["WorkerLogGroupName"]) != launcher_logs
 
@@ -471,7 +518,7 @@ def test_resources_have_no_circular_dependency_and_the_function_never_needs_the_
 ) -> None:
     assert _cycle(cfn) is None
     graph = dependency_graph(cfn)
-    function_name, _ = only(cfn, "AWS::Lambda::Function")
+    function_name = LAUNCHER
     bucket_name, _ = only(cfn, "AWS::S3::Bucket")
     needed, pending = set(), [function_name]
     while pending:
@@ -516,3 +563,129 @@ def test_thumbnail_defaults_the_template_admits_are_ones_the_worker_accepts(
         parse(value, "test")
     for value in refused:
         assert not pattern.fullmatch(value), value
+
+
+# ---------------------------------------------------------------- recovery
+@pytest.fixture(scope="module")
+def recovery(cfn: dict[str, Any]) -> dict[str, Any]:
+    properties: dict[str, Any] = cfn["Resources"][RECOVERY]["Properties"]
+    return properties
+
+
+def test_every_stopped_worker_task_of_this_cluster_reaches_the_recovery_function(
+    cfn: dict[str, Any], task_definition: dict[str, Any]
+) -> None:
+    (rule,) = [
+        r["Properties"]
+        for r in of_type(cfn, "AWS::Events::Rule").values()
+        if "EventPattern" in r["Properties"]
+    ]
+    assert [target(t["Arn"]) for t in rule["Targets"]] == [RECOVERY]
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.ecs"] and pattern["detail-type"] == ["ECS Task State Change"]
+    detail = pattern["detail"]
+    assert detail["lastStatus"] == ["STOPPED"]
+    assert detail["clusterArn"] == [{"Fn::GetAtt": [only(cfn, "AWS::ECS::Cluster")[0], "Arn"]}]
+    # This family's revisions only: ARNs end in "<family>:<revision>".
+    (prefix,) = detail["taskDefinitionArn"]
+    family = task_definition["Family"]["Fn::Sub"]
+    assert prefix["prefix"]["Fn::Sub"].endswith(f":task-definition/{family}:")
+    # EventBridge may invoke the function.
+    assert any(
+        p["Properties"]["Principal"] == "events.amazonaws.com"
+        and target(p["Properties"]["FunctionName"]) == RECOVERY
+        for p in of_type(cfn, "AWS::Lambda::Permission").values()
+    )
+
+
+def test_recovery_environment_covers_its_settings_and_points_at_its_queues(
+    recovery: dict[str, Any], launcher_env: dict[str, Any]
+) -> None:
+    from thumbnail_launcher.settings import recovery_environment_variables
+
+    environment = recovery["Environment"]["Variables"]
+    assert set(environment) == recovery_environment_variables()
+    shared = set(launcher_env) - {"BUCKET_NAME", "POWERTOOLS_SERVICE_NAME"}
+    assert {name: environment[name] for name in shared} == {name: launcher_env[name] for name in shared}
+    assert target(environment["BUCKET_NAME"]) == "Bucket"
+    assert target(environment["RETRY_QUEUE_URL"]) == "RetryQueue"
+    assert target(environment["FAILED_JOBS_QUEUE_URL"]) == "FailedJobsQueue"
+    for name, parameter in (
+        ("MAX_ATTEMPTS", "MaxAttempts"),
+        ("MAX_TASK_MEMORY", "MaxTaskMemory"),
+        ("RETRY_DELAY_SECONDS", "RetryDelaySeconds"),
+    ):
+        assert environment[name] == {"Ref": parameter}
+
+
+def test_recovery_has_its_own_dead_letter_queue_and_reads_due_retries_in_batches(
+    cfn: dict[str, Any], recovery: dict[str, Any]
+) -> None:
+    (config,) = [
+        c["Properties"]
+        for c in of_type(cfn, "AWS::Lambda::EventInvokeConfig").values()
+        if target(c["Properties"]["FunctionName"]) == RECOVERY
+    ]
+    assert target(config["DestinationConfig"]["OnFailure"]["Destination"]) == "RecoveryDeadLetterQueue"
+    (mapping,) = of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+    properties = mapping["Properties"]
+    assert target(properties["FunctionName"]) == RECOVERY
+    assert target(properties["EventSourceArn"]) == "RetryQueue"
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    retries = cfn["Resources"]["RetryQueue"]["Properties"]
+    # AWS: a visibility timeout of at least six times the function's timeout.
+    assert retries["VisibilityTimeout"] >= 6 * recovery["Timeout"]
+    assert target(retries["RedrivePolicy"]["deadLetterTargetArn"]) == "FailedJobsQueue"
+    failed = cfn["Resources"]["FailedJobsQueue"]["Properties"]
+    assert failed["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert failed["SqsManagedSseEnabled"] is True
+
+
+def test_recovery_defaults_match_the_issue_and_the_fargate_sizes(cfn: dict[str, Any]) -> None:
+    parameters = cfn["Parameters"]
+    assert int(parameters["MaxAttempts"]["Default"]) == 3
+    assert int(parameters["WorkerDeadlineSeconds"]["Default"]) == 15 * 60
+    # Doubling the task's memory from its default reaches the cap in valid Fargate sizes.
+    memory, cap = int(parameters["TaskMemory"]["Default"]), int(parameters["MaxTaskMemory"]["Default"])
+    assert cap >= memory and (cap // memory) & (cap // memory - 1) == 0
+
+
+def test_the_sweep_schedule_is_off_by_default(cfn: dict[str, Any]) -> None:
+    assert cfn["Parameters"]["SweepSchedule"]["Default"] == ""
+    (schedule,) = [
+        r["Properties"]
+        for r in of_type(cfn, "AWS::Events::Rule").values()
+        if "ScheduleExpression" in r["Properties"]
+    ]
+    condition, enabled, disabled = schedule["State"]["Fn::If"]
+    assert (enabled, disabled) == ("ENABLED", "DISABLED")
+    assert cfn["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "SweepSchedule"}, ""]}]}
+    assert [target(t["Arn"]) for t in schedule["Targets"]] == [RECOVERY]
+
+
+def test_alarms_watch_every_queue_of_lost_work_and_mail_only_when_asked(cfn: dict[str, Any]) -> None:
+    alarms = of_type(cfn, "AWS::CloudWatch::Alarm")
+    watched_queues = {
+        target(a["Properties"]["Dimensions"][0]["Value"])
+        for a in alarms.values()
+        if a["Properties"]["Namespace"] == "AWS/SQS"
+    }
+    assert watched_queues == {"DeadLetterQueue", "FailedJobsQueue", "RecoveryDeadLetterQueue"}
+    metrics = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
+    assert {("ThumbnailCreator", "LaunchFailures"), ("AWS/Lambda", "Errors")} <= metrics
+    for name, alarm in alarms.items():
+        condition, actions, none = alarm["Properties"]["AlarmActions"]["Fn::If"]
+        assert condition == "HasAlarmEmail" and none == {"Ref": "AWS::NoValue"}, name
+        assert [target(a) for a in actions] == ["AlarmTopic"]
+    topic = cfn["Resources"]["AlarmTopic"]
+    assert topic["Condition"] == "HasAlarmEmail"
+    assert topic["Properties"]["Subscription"] == [{"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}}]
+    assert cfn["Parameters"]["AlarmEmail"]["Default"] == ""
+
+
+def test_a_spot_interruption_stops_the_worker_before_fargate_kills_it(
+    task_definition: dict[str, Any],
+) -> None:
+    """Fargate Spot sends SIGTERM two minutes before it stops the task; the worker exits 143 at once."""
+    (container,) = task_definition["ContainerDefinitions"]
+    assert container["StopTimeout"] < 120

@@ -81,9 +81,9 @@ def resource_name(cfn: dict[str, Any], resource_type: str) -> str:
 
 
 def test_template_has_policies_to_check(cfn: dict[str, Any]) -> None:
-    # Three roles: launcher function, worker task, worker task execution.
+    # Four roles: launcher function, recovery function, worker task, worker task execution.
     roles = {name for name, r in cfn["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
-    assert len(roles) == 3
+    assert len(roles) == 4
     assert all(any(name in applies for _, applies, _ in policies(cfn)) for name in roles)
 
 
@@ -156,17 +156,29 @@ def test_execution_role_pulls_only_the_stack_image_and_writes_only_the_worker_lo
     }
 
 
-def test_launcher_may_run_only_the_worker_task_in_the_stack_cluster(cfn: dict[str, Any]) -> None:
-    definition_name, _ = task_definition(cfn)
+WORKER_FAMILY_REVISIONS = (
+    "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/${AWS::StackName}-worker:*"
+)
+
+
+def function_role(cfn: dict[str, Any], function: str) -> str:
+    return target(cfn["Resources"][function]["Properties"]["Role"])
+
+
+@pytest.mark.parametrize("function", ["LauncherFunction", "RecoveryFunction"])
+def test_each_function_may_run_only_the_worker_family_in_the_stack_cluster(
+    cfn: dict[str, Any], function: str
+) -> None:
+    """Every revision of the worker's family: a deploy that registers a new one never fails a launch."""
+    _, definition = task_definition(cfn)
+    assert definition["Family"] == {"Fn::Sub": "${AWS::StackName}-worker"}
     cluster = resource_name(cfn, "AWS::ECS::Cluster")
-    (function,) = [r["Properties"] for r in cfn["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    statements = allowed(cfn, target(function["Role"]))
-    assert actions_of(statements, "ecs") <= {"ecs:RunTask", "ecs:TagResource"}
-    assert actions_of(statements, "s3") == set()
+    statements = allowed(cfn, function_role(cfn, function))
+    assert actions_of(statements, "ecs") == {"ecs:RunTask", "ecs:TagResource"}
 
     (run_task,) = [s for s in statements if "ecs:RunTask" in s["Action"]]
     assert run_task["Action"] == ["ecs:RunTask"]
-    assert run_task["Resource"] == [{"Ref": definition_name}]
+    assert run_task["Resource"] == [{"Fn::Sub": WORKER_FAMILY_REVISIONS}]
     assert run_task["Condition"] == {"ArnEquals": {"ecs:cluster": {"Fn::GetAtt": [cluster, "Arn"]}}}
 
     # RunTask with tags also needs TagResource, on tasks it creates in that cluster only.
@@ -176,16 +188,64 @@ def test_launcher_may_run_only_the_worker_task_in_the_stack_cluster(cfn: dict[st
         assert f":task/${{{cluster}}}/*" in resource["Fn::Sub"]
 
 
-def test_launcher_may_pass_only_the_two_worker_roles_and_only_to_ecs_tasks(cfn: dict[str, Any]) -> None:
+def test_launcher_touches_no_object(cfn: dict[str, Any]) -> None:
+    assert actions_of(allowed(cfn, function_role(cfn, "LauncherFunction")), "s3") == set()
+
+
+@pytest.mark.parametrize("function", ["LauncherFunction", "RecoveryFunction"])
+def test_each_function_may_pass_only_the_two_worker_roles_and_only_to_ecs_tasks(
+    cfn: dict[str, Any], function: str
+) -> None:
     _, definition = task_definition(cfn)
-    (function,) = [r["Properties"] for r in cfn["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    passing = [s for s in allowed(cfn) if "iam:PassRole" in s["Action"]]
-    assert len(passing) == 1
-    (statement,) = passing
+    (statement,) = [s for s in allowed(cfn, function_role(cfn, function)) if "iam:PassRole" in s["Action"]]
     assert statement["Action"] == ["iam:PassRole"]
     assert {target(r) for r in statement["Resource"]} == {
         target(definition["TaskRoleArn"]),
         target(definition["ExecutionRoleArn"]),
     }
     assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
-    assert statement in allowed(cfn, target(function["Role"]))
+    # No other role may pass roles at all.
+    passers = {role for _, roles, _ in policies(cfn) for role in roles} - {
+        function_role(cfn, name) for name in ("LauncherFunction", "RecoveryFunction")
+    }
+    for role in passers:
+        assert "iam:PassRole" not in {a for s in allowed(cfn, role) for a in s["Action"]}, role
+
+
+def test_recovery_writes_only_manifests_and_lists_only_its_prefixes(cfn: dict[str, Any]) -> None:
+    bucket = resource_name(cfn, "AWS::S3::Bucket")
+    statements = allowed(cfn, function_role(cfn, "RecoveryFunction"))
+    grants: dict[str, list[Any]] = {}
+    for statement in statements:
+        for action in statement["Action"]:
+            if action.startswith("s3:"):
+                grants.setdefault(action, []).extend(statement["Resource"])
+    manifests = [{"Fn::Sub": f"${{{bucket}.Arn}}/thumbnails/*.json"}]
+    the_bucket = [{"Fn::GetAtt": [bucket, "Arn"]}]
+    assert grants == {
+        "s3:GetObject": manifests,
+        "s3:PutObject": manifests,
+        "s3:ListBucket": the_bucket,
+        "s3:ListBucketVersions": the_bucket,
+    }
+    (listing,) = [s for s in statements if "s3:ListBucket" in s["Action"]]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["videos/*", "thumbnails/*"]}}
+
+
+def test_recovery_uses_only_its_own_queues(cfn: dict[str, Any]) -> None:
+    statements = allowed(cfn, function_role(cfn, "RecoveryFunction"))
+    by_action: dict[str, set[str]] = {}
+    for statement in statements:
+        for action in statement["Action"]:
+            if action.startswith("sqs:"):
+                by_action.setdefault(action, set()).update(target(r) for r in statement["Resource"])
+    assert by_action == {
+        "sqs:SendMessage": {"RetryQueue", "FailedJobsQueue", "RecoveryDeadLetterQueue"},
+        "sqs:ReceiveMessage": {"RetryQueue"},
+        "sqs:DeleteMessage": {"RetryQueue"},
+        "sqs:GetQueueAttributes": {"RetryQueue"},
+        "sqs:ChangeMessageVisibility": {"RetryQueue"},
+    }
+    # Nothing but ECS, S3 (manifests), SQS (its queues) and its own logs.
+    services = {a.split(":")[0] for s in statements for a in s["Action"]}
+    assert services <= {"ecs", "iam", "s3", "sqs", "logs"}

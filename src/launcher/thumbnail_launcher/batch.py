@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +23,7 @@ class BatchOutcome:
     started: list[tuple[Job, LaunchedTask]] = field(default_factory=list)
     already_started: list[tuple[Job, LaunchedTask]] = field(default_factory=list)
     skipped: int = 0
+    other_bucket: int = 0
     # (what failed: a key or a record index, why)
     failed: list[tuple[str, str]] = field(default_factory=list)
 
@@ -36,7 +35,9 @@ class BatchOutcome:
     def summary(self) -> dict[str, Any]:
         return {
             "tasks_started": len(self.started),
+            "repeated_events": len(self.already_started),
             "records_skipped": self.records_skipped,
+            "records_from_other_buckets": self.other_bucket,
             "launch_failures": len(self.failed),
             "task_arns": [task.task_arn for _, task in self.started + self.already_started],
         }
@@ -48,16 +49,19 @@ class BatchOutcome:
 
 
 def launch_all(parsed: ParsedEvent, launcher: TaskLauncher, logger: Logger) -> BatchOutcome:
-    outcome = BatchOutcome(skipped=len(parsed.skipped))
+    outcome = BatchOutcome(
+        skipped=len(parsed.skipped), other_bucket=sum(record.other_bucket for record in parsed.skipped)
+    )
     for skipped in parsed.skipped:
-        with _record_context(logger, skipped.request_id, skipped.key):
+        with logger.append_context_keys(correlation_id=skipped.request_id, s3_key=skipped.key):
             logger.info("Record skipped", extra={"reason": skipped.reason})
     for invalid in parsed.invalid:
         what = f"record #{invalid.index}"
         logger.error("Record cannot be read", extra={"record_index": invalid.index, "reason": invalid.reason})
         outcome.failed.append((what, invalid.reason))
     for job in parsed.jobs:
-        with _record_context(logger, job.request_id, job.key):
+        # The S3 request id is the correlation id that follows the video to its manifest.
+        with logger.append_context_keys(correlation_id=job.request_id, s3_key=job.key):
             _launch_one(job, launcher, logger, outcome)
     return outcome
 
@@ -88,15 +92,3 @@ def _launch_one(job: Job, launcher: TaskLauncher, logger: Logger, outcome: Batch
     else:
         logger.info("Task started", extra=details)
     outcome.started.append((job, task))
-
-
-@contextmanager
-def _record_context(logger: Logger, request_id: str | None, key: str | None) -> Iterator[None]:
-    """Correlation id and key of one record on every log line written while handling it."""
-    logger.set_correlation_id(request_id)
-    logger.append_keys(s3_key=key)
-    try:
-        yield
-    finally:
-        logger.remove_keys(["s3_key"])
-        logger.set_correlation_id(None)

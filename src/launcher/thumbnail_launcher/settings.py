@@ -19,11 +19,19 @@ ASSIGN_PUBLIC_IP = "ASSIGN_PUBLIC_IP"
 USE_FARGATE_SPOT = "USE_FARGATE_SPOT"
 VIDEO_PREFIX = "VIDEO_PREFIX"
 VIDEO_SUFFIX = "VIDEO_SUFFIX"
+BUCKET_NAME = "BUCKET_NAME"
 # Read by Powertools itself; checked here so that a missing one fails at the first event,
 # not when the first metric is flushed.
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
+# The recovery function's own (docs/contract.md "Recovery environment").
+OUTPUT_PREFIX = "OUTPUT_PREFIX"
+MAX_ATTEMPTS = "MAX_ATTEMPTS"
+MAX_TASK_MEMORY = "MAX_TASK_MEMORY"
+RETRY_DELAY_SECONDS = "RETRY_DELAY_SECONDS"
+RETRY_QUEUE_URL = "RETRY_QUEUE_URL"
+FAILED_JOBS_QUEUE_URL = "FAILED_JOBS_QUEUE_URL"
 
 _CLUSTER_ARN = re.compile(r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/[A-Za-z0-9_-]{1,255}")
 _TASK_DEFINITION_ARN = re.compile(
@@ -32,6 +40,8 @@ _TASK_DEFINITION_ARN = re.compile(
 _CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,254}")
 _SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8,17}")
 _SECURITY_GROUP_ID = re.compile(r"sg-[0-9a-f]{8,17}")
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_QUEUE_URL = re.compile(r"https?://\S+/\d{12}/[A-Za-z0-9_-]{1,80}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./#:-]{0,254}")
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 # awsvpcConfiguration accepts at most 16 subnets and 5 security groups.
@@ -60,11 +70,20 @@ class Settings:
     use_fargate_spot: bool
     video_prefix: str
     video_suffix: str
+    bucket_name: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Parse and validate every variable; report all problems at once, each by its name."""
         reader = _Reader(env)
+        settings = cls.read(reader)
+        if reader.problems:
+            raise SettingsError(reader.problems)
+        return settings
+
+    @classmethod
+    def read(cls, reader: _Reader) -> Settings:
+        """Every launcher variable through `reader`, which collects the problems."""
         settings = cls(
             cluster_arn=reader.matching(CLUSTER_ARN, _CLUSTER_ARN, "an ECS cluster ARN"),
             task_definition_arn=reader.matching(
@@ -81,6 +100,7 @@ class Settings:
             video_suffix=reader.checked(
                 VIDEO_SUFFIX, lambda v: v.startswith(".") and len(v) > 1, "a file suffix such as '.mp4'"
             ),
+            bucket_name=reader.matching(BUCKET_NAME, _BUCKET_NAME, "an S3 bucket name"),
         )
         reader.matching(POWERTOOLS_SERVICE_NAME, _NAME, "a service name")
         reader.matching(POWERTOOLS_METRICS_NAMESPACE, _NAME, "a CloudWatch namespace")
@@ -89,6 +109,35 @@ class Settings:
             lambda v: v.upper() in _LOG_LEVELS,
             "one of " + "/".join(sorted(_LOG_LEVELS)),
         )
+        return settings
+
+
+@dataclass(frozen=True)
+class RecoverySettings:
+    """The recovery function's configuration: the launcher's (it starts the same tasks) and its own."""
+
+    launch: Settings
+    output_prefix: str
+    max_attempts: int
+    max_task_memory: int
+    retry_delay_seconds: int
+    retry_queue_url: str
+    failed_jobs_queue_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RecoverySettings:
+        reader = _Reader(env)
+        settings = cls(
+            launch=Settings.read(reader),
+            output_prefix=reader.checked(OUTPUT_PREFIX, lambda v: v.endswith("/"), "a prefix ending in '/'"),
+            max_attempts=reader.integer(MAX_ATTEMPTS, 1, 10),
+            max_task_memory=reader.integer(MAX_TASK_MEMORY, 512, 30720),
+            retry_delay_seconds=reader.integer(RETRY_DELAY_SECONDS, 0, 900),
+            retry_queue_url=reader.matching(RETRY_QUEUE_URL, _QUEUE_URL, "an SQS queue URL"),
+            failed_jobs_queue_url=reader.matching(FAILED_JOBS_QUEUE_URL, _QUEUE_URL, "an SQS queue URL"),
+        )
+        if settings.output_prefix and settings.output_prefix == settings.launch.video_prefix:
+            reader.problems.append(f"{OUTPUT_PREFIX} must differ from {VIDEO_PREFIX}")
         if reader.problems:
             raise SettingsError(reader.problems)
         return settings
@@ -107,6 +156,7 @@ def environment_variables() -> frozenset[str]:
             USE_FARGATE_SPOT,
             VIDEO_PREFIX,
             VIDEO_SUFFIX,
+            BUCKET_NAME,
             POWERTOOLS_SERVICE_NAME,
             POWERTOOLS_METRICS_NAMESPACE,
             POWERTOOLS_LOG_LEVEL,
@@ -114,10 +164,28 @@ def environment_variables() -> frozenset[str]:
     )
 
 
+def recovery_environment_variables() -> frozenset[str]:
+    """Every variable RecoverySettings.from_env reads (all required)."""
+    return environment_variables() | {
+        OUTPUT_PREFIX,
+        MAX_ATTEMPTS,
+        MAX_TASK_MEMORY,
+        RETRY_DELAY_SECONDS,
+        RETRY_QUEUE_URL,
+        FAILED_JOBS_QUEUE_URL,
+    }
+
+
 @functools.cache
 def get_settings() -> Settings:
     """The settings of this execution environment, parsed on first use (tests: get_settings.cache_clear())."""
     return Settings.from_env(os.environ)
+
+
+@functools.cache
+def get_recovery_settings() -> RecoverySettings:
+    """The recovery function's settings, parsed on first use (tests: cache_clear())."""
+    return RecoverySettings.from_env(os.environ)
 
 
 class _Reader:
@@ -155,6 +223,12 @@ class _Reader:
         elif len(set(ids)) != len(ids):
             self.problems.append(f"{name} repeats an id: {value!r}")
         return ids
+
+    def integer(self, name: str, low: int, high: int) -> int:
+        value = self.checked(
+            name, lambda v: v.isascii() and v.isdigit() and low <= int(v) <= high, f"an integer {low}-{high}"
+        )
+        return int(value) if value.isascii() and value.isdigit() else low
 
     def boolean(self, name: str) -> bool:
         value = self.checked(name, lambda v: v.lower() in {"true", "false"}, "'true' or 'false'")

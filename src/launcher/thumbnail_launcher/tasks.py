@@ -7,17 +7,19 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from botocore.exceptions import ClientError
 
+from thumbnail_launcher.clients import WORST_CALL_SECONDS
 from thumbnail_launcher.jobs import Job
 from thumbnail_launcher.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
-    from mypy_boto3_ecs.type_defs import FailureTypeDef, RunTaskRequestTypeDef, TagTypeDef
+    from mypy_boto3_ecs.type_defs import FailureTypeDef, RunTaskRequestTypeDef, TagTypeDef, TaskTypeDef
 
 JOB_VARIABLE = "THUMBNAIL_JOB"
 # Constant, so that `list-tasks --started-by thumbnail-launcher` finds every thumbnail task
@@ -28,6 +30,8 @@ TAG_VALUE_MAX = 256
 # Between attempts after RunTask answers with retryable `failures` (throttling and 5xx are
 # botocore's job: see clients.py).
 FAILURE_RETRY_DELAYS = (1.0, 2.0)
+# Clock skew allowed between Lambda and ECS when telling a repeated RunTask from a new one.
+REPEAT_TOLERANCE = timedelta(seconds=2)
 
 
 class Capacity(StrEnum):
@@ -61,8 +65,12 @@ def client_token(job: Job, capacity: Capacity) -> str:
     (ConflictException), and the on-demand fallback differs from the Spot request.
     """
     # The sequencer orders writes to one key; moto's events lack it, the ETag then stands in.
+    # The attempt and the origin make each retry, sweep and replay a task of its own, while a
+    # repeated STOPPED event for one attempt asks for the same next attempt (ECS starts it once).
     write = job.sequencer or f"etag:{job.etag}"
-    identity = "\0".join((job.bucket, job.key, job.version_id or "", write, capacity.value))
+    identity = "\0".join(
+        (job.bucket, job.key, job.version_id or "", write, job.origin, str(job.attempt), capacity.value)
+    )
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()  # 64 characters, the maximum
 
 
@@ -93,7 +101,34 @@ def task_tags(job: Job) -> list[TagTypeDef]:
     return tags
 
 
-def run_task_request(job: Job, settings: Settings, capacity: Capacity) -> RunTaskRequestTypeDef:
+@dataclass(frozen=True)
+class TaskSize:
+    """A task-level CPU and memory override (Fargate's valid pairs: see `for_memory`)."""
+
+    cpu: int
+    memory: int
+
+    # Fargate: the memory range (MiB) each CPU size accepts.
+    _MEMORY_RANGES: ClassVar[tuple[tuple[int, int, int], ...]] = (
+        (256, 512, 2048),
+        (512, 1024, 4096),
+        (1024, 2048, 8192),
+        (2048, 4096, 16384),
+        (4096, 8192, 30720),
+    )
+
+    @classmethod
+    def for_memory(cls, memory: int, at_least_cpu: int) -> TaskSize:
+        """The smallest valid Fargate size with this memory and no less CPU than `at_least_cpu`."""
+        for cpu, low, high in cls._MEMORY_RANGES:
+            if cpu >= at_least_cpu and high >= memory:
+                return cls(cpu, max(memory, low))
+        raise ValueError(f"no Fargate task size has {memory} MiB with at least {at_least_cpu} CPU units")
+
+
+def run_task_request(
+    job: Job, settings: Settings, capacity: Capacity, size: TaskSize | None = None
+) -> RunTaskRequestTypeDef:
     request: RunTaskRequestTypeDef = {
         "cluster": settings.cluster_arn,
         "taskDefinition": settings.task_definition_arn,
@@ -119,6 +154,9 @@ def run_task_request(job: Job, settings: Settings, capacity: Capacity) -> RunTas
         "enableECSManagedTags": True,
         "propagateTags": "TASK_DEFINITION",
     }
+    if size is not None:
+        request["overrides"]["cpu"] = str(size.cpu)
+        request["overrides"]["memory"] = str(size.memory)
     # launchType and capacityProviderStrategy are mutually exclusive; Spot needs the strategy.
     if capacity is Capacity.SPOT:
         request["capacityProviderStrategy"] = [{"capacityProvider": Capacity.SPOT.value, "weight": 1}]
@@ -144,18 +182,23 @@ class TaskLauncher:
     client: ECSClient
     retry_delays: Sequence[float] = FAILURE_RETRY_DELAYS
     sleep: Callable[[float], None] = time.sleep
+    # Seconds left in the invocation (the Lambda context's); None: no limit (CLI, tests).
+    time_left: Callable[[], float] | None = None
+    # A call is started only when it can finish, retries included, before the invocation ends.
+    call_budget: float = WORST_CALL_SECONDS
 
-    def launch(self, job: Job) -> LaunchedTask:
-        """Start the job's task: Spot first when enabled, on-demand when Spot has no capacity.
+    def launch(self, job: Job, *, size: TaskSize | None = None, on_demand: bool = False) -> LaunchedTask:
+        """Start the job's task: Spot first when enabled (and not `on_demand`), on-demand when Spot
+        has no capacity. `size` overrides the task definition's CPU and memory.
 
         Raises LaunchError when no task could be started.
         """
-        if not self.settings.use_fargate_spot:
-            return self._launch_with(job, Capacity.ON_DEMAND)
+        if on_demand or not self.settings.use_fargate_spot:
+            return self._launch_with(job, Capacity.ON_DEMAND, size)
         try:
-            return self._launch_with(job, Capacity.SPOT)
+            return self._launch_with(job, Capacity.SPOT, size)
         except _SpotUnavailableError:
-            launched = self._launch_with(job, Capacity.ON_DEMAND)
+            launched = self._launch_with(job, Capacity.ON_DEMAND, size)
             return LaunchedTask(
                 launched.task_arn,
                 launched.capacity,
@@ -164,16 +207,21 @@ class TaskLauncher:
                 already_started=launched.already_started,
             )
 
-    def _launch_with(self, job: Job, capacity: Capacity) -> LaunchedTask:
-        request = run_task_request(job, self.settings, capacity)
+    def _launch_with(self, job: Job, capacity: Capacity, size: TaskSize | None) -> LaunchedTask:
+        request = run_task_request(job, self.settings, capacity, size)
         attempts = len(self.retry_delays) + 1
         for attempt in range(1, attempts + 1):
+            self._check_time(capacity)
+            called_at = datetime.now(UTC)
             try:
                 response = self.client.run_task(**request)
             except ClientError as error:
                 return self._already_started(error, capacity, attempt)
             if response.get("tasks"):
-                return LaunchedTask(response["tasks"][0]["taskArn"], capacity, attempt)
+                task = response["tasks"][0]
+                return LaunchedTask(
+                    task["taskArn"], capacity, attempt, already_started=_created_before(task, called_at)
+                )
             reason = _failure_reason(response.get("failures", []))
             if capacity is Capacity.SPOT and is_capacity_shortage(reason):
                 raise _SpotUnavailableError(reason)
@@ -184,6 +232,13 @@ class TaskLauncher:
         if capacity is Capacity.SPOT:
             raise _SpotUnavailableError(reason)
         raise LaunchError(f"RunTask on {capacity.value} still failing after {attempts} attempts: {reason}")
+
+    def _check_time(self, capacity: Capacity) -> None:
+        if self.time_left is not None and (left := self.time_left()) < self.call_budget:
+            raise LaunchError(
+                f"RunTask on {capacity.value} not tried: {left:.0f} s left in this invocation, "
+                f"a call may take {self.call_budget:.0f} s (the event is retried)"
+            )
 
     @staticmethod
     def _already_started(error: ClientError, capacity: Capacity, attempt: int) -> LaunchedTask:
@@ -199,6 +254,15 @@ class TaskLauncher:
 
 class _SpotUnavailableError(Exception):
     pass
+
+
+def _created_before(task: TaskTypeDef, called_at: datetime) -> bool:
+    """True when RunTask answered with a task an earlier call made: ECS's answer to a known token.
+
+    A new task is created during the call; one created well before it is a repeat.
+    """
+    created = task.get("createdAt")
+    return created is not None and created < called_at - REPEAT_TOLERANCE
 
 
 def _failure_reason(failures: Sequence[FailureTypeDef]) -> str:

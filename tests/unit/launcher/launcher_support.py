@@ -17,6 +17,8 @@ from thumbnail_launcher import settings
 REPO_ROOT = Path(__file__).resolve().parents[3]
 EVENTS_DIR = REPO_ROOT / "src" / "events"
 REGION = "us-east-1"
+# The bucket the sample events in src/events name.
+BUCKET = "thumbnail-creator-123456789012-us-east-1"
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -31,6 +33,10 @@ class LambdaContext:
     memory_limit_in_mb: int = 256
     invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:thumbnail-launcher"
     aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
+    remaining_ms: int = 60_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class EcsWorld:
             settings.USE_FARGATE_SPOT: "false",
             settings.VIDEO_PREFIX: "videos/",
             settings.VIDEO_SUFFIX: ".mp4",
+            settings.BUCKET_NAME: BUCKET,
             settings.POWERTOOLS_SERVICE_NAME: "thumbnail-launcher",
             settings.POWERTOOLS_METRICS_NAMESPACE: "ThumbnailCreator",
             settings.POWERTOOLS_LOG_LEVEL: "INFO",

@@ -4,6 +4,7 @@ metrics and logs, and the failure paths (throttling, Spot capacity, a failing re
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -22,9 +23,11 @@ from launcher_support import (
     job_of,
     load_event,
 )
+from local_stack import moto_hooks
 from thumbnail_launcher.batch import LaunchFailuresError
 from thumbnail_launcher.jobs import InvalidEventError
 from thumbnail_launcher.settings import SettingsError
+from thumbnail_launcher.tasks import REPEAT_TOLERANCE
 
 # Every event file, with the keys it must launch (decoded) and how many records it must skip.
 EXPECTED = {
@@ -61,7 +64,9 @@ def all_tasks(world: EcsWorld) -> list[dict[str, Any]]:
 
 
 def test_every_event_file_is_covered() -> None:
-    assert {path.name for path in EVENTS_DIR.glob("*.json")} == set(EXPECTED)
+    assert {path.name for path in EVENTS_DIR.glob("*.json") if not path.name.startswith("task-")} == set(
+        EXPECTED
+    )
 
 
 @pytest.mark.parametrize("event_file", sorted(EXPECTED))
@@ -95,6 +100,8 @@ def test_event_file_launches_one_task_per_video(
             "size": record["s3"]["object"]["size"],
             "event_time": record["eventTime"],
             "request_id": record["responseElements"]["x-amz-request-id"],
+            "attempt": 1,
+            "origin": "event",
         }
         assert task["overrides"]["containerOverrides"][0]["name"] == "worker"
         assert task["launchType"] == "FARGATE"
@@ -107,7 +114,13 @@ def test_event_file_launches_one_task_per_video(
         assert tags["thumbnail-creator:bucket"] == job["bucket"]
         assert tags["thumbnail-creator:request-id"] == job["request_id"]
     metrics, _ = emitted(capsys.readouterr().out)
-    assert metrics == {"TasksStarted": len(keys), "RecordsSkipped": skipped, "LaunchFailures": 0}
+    assert metrics == {
+        "TasksStarted": len(keys),
+        "RecordsSkipped": skipped,
+        "LaunchFailures": 0,
+        "RepeatedEvents": 0,
+        "RecordsFromOtherBuckets": 0,
+    }
 
 
 def test_each_record_logs_under_its_own_request_id(
@@ -162,12 +175,20 @@ def test_conflict_on_a_known_token_counts_as_already_started(
     second = app.lambda_handler(event, LambdaContext())
     assert second == {
         "tasks_started": 0,
+        "repeated_events": 1,
         "records_skipped": 1,
+        "records_from_other_buckets": 0,
         "launch_failures": 0,
         "task_arns": first["task_arns"],
     }
     metrics, logs = emitted(capsys.readouterr().out)
-    assert metrics == {"TasksStarted": 0, "RecordsSkipped": 1, "LaunchFailures": 0}
+    assert metrics == {
+        "TasksStarted": 0,
+        "RecordsSkipped": 1,
+        "LaunchFailures": 0,
+        "RepeatedEvents": 1,
+        "RecordsFromOtherBuckets": 0,
+    }
     assert any(log["message"].startswith("Task already started") for log in logs)
     assert len(all_tasks(ecs_world)) == 1
 
@@ -208,7 +229,13 @@ def test_spot_without_capacity_falls_back_to_on_demand(
     assert "capacityProviderStrategy" in spot and on_demand["launchType"] == "FARGATE"
     assert spot["clientToken"] != on_demand["clientToken"]
     metrics, logs = emitted(capsys.readouterr().out)
-    assert metrics == {"TasksStarted": 1, "RecordsSkipped": 0, "LaunchFailures": 0}
+    assert metrics == {
+        "TasksStarted": 1,
+        "RecordsSkipped": 0,
+        "LaunchFailures": 0,
+        "RepeatedEvents": 0,
+        "RecordsFromOtherBuckets": 0,
+    }
     (fallback,) = [log for log in logs if log["level"] == "WARNING"]
     assert fallback["fell_back_to_on_demand"] is True and fallback["s3_key"] == "videos/big-buck-bunny.mp4"
 
@@ -253,7 +280,13 @@ def test_a_failing_record_does_not_hide_the_others(
     launched = sorted(job_of(task)["key"] for task in all_tasks(ecs_world))
     assert launched == ["videos/lectures/week 03 (final).mp4", "videos/lectures/week-01.mp4"]
     metrics, logs = emitted(capsys.readouterr().out)
-    assert metrics == {"TasksStarted": 2, "RecordsSkipped": 0, "LaunchFailures": 1}
+    assert metrics == {
+        "TasksStarted": 2,
+        "RecordsSkipped": 0,
+        "LaunchFailures": 1,
+        "RepeatedEvents": 0,
+        "RecordsFromOtherBuckets": 0,
+    }
     (failure,) = [log for log in logs if log["level"] == "ERROR"]
     assert failure["s3_key"] == denied_key
     assert failure["correlation_id"] == event["Records"][1]["responseElements"]["x-amz-request-id"]
@@ -268,7 +301,13 @@ def test_unknown_cluster_fails_every_record_and_raises(
         app.lambda_handler(load_event("put-many.json"), LambdaContext())
     assert str(raised.value).startswith("3 record(s) could not be launched")
     metrics, logs = emitted(capsys.readouterr().out)
-    assert metrics == {"TasksStarted": 0, "RecordsSkipped": 0, "LaunchFailures": 3}
+    assert metrics == {
+        "TasksStarted": 0,
+        "RecordsSkipped": 0,
+        "LaunchFailures": 3,
+        "RepeatedEvents": 0,
+        "RecordsFromOtherBuckets": 0,
+    }
     assert sorted(log["s3_key"] for log in logs if log["level"] == "ERROR") == sorted(
         EXPECTED["put-many.json"][0]
     )
@@ -283,7 +322,13 @@ def test_unreadable_record_is_a_failure_after_the_others_launched(
         app.lambda_handler(event, LambdaContext())
     assert len(wire.requests) == 2
     metrics, _ = emitted(capsys.readouterr().out)
-    assert metrics == {"TasksStarted": 2, "RecordsSkipped": 0, "LaunchFailures": 1}
+    assert metrics == {
+        "TasksStarted": 2,
+        "RecordsSkipped": 0,
+        "LaunchFailures": 1,
+        "RepeatedEvents": 0,
+        "RecordsFromOtherBuckets": 0,
+    }
 
 
 def test_payload_that_is_not_an_s3_event_is_rejected_and_counted(
@@ -307,3 +352,44 @@ def test_bad_settings_fail_naming_the_variable(
     metrics, logs = emitted(capsys.readouterr().out)
     assert metrics == {"LaunchFailures": 1}
     assert [log["exception_name"] for log in logs] == ["SettingsError"]
+
+
+def test_a_repeated_event_answered_with_the_same_task_counts_as_repeated_not_started(
+    app: ModuleType, ecs_world: EcsWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ECS answers a known client token with the task it started then, as moto_hooks makes moto do."""
+    moto_hooks.honour_run_task_client_token()
+    event = load_event("put.json")
+    first = app.lambda_handler(event, LambdaContext())
+    capsys.readouterr()
+    time.sleep(REPEAT_TOLERANCE.total_seconds() + 0.5)
+    second = app.lambda_handler(event, LambdaContext())
+    assert second["task_arns"] == first["task_arns"]
+    assert (second["tasks_started"], second["repeated_events"]) == (0, 1)
+    metrics, _ = emitted(capsys.readouterr().out)
+    assert (metrics["TasksStarted"], metrics["RepeatedEvents"]) == (0, 1)
+    assert len(all_tasks(ecs_world)) == 1
+
+
+def test_records_of_another_bucket_are_skipped_and_counted(
+    app: ModuleType, wire: RunTaskWire, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = load_event("put.json")
+    event["Records"][0]["s3"]["bucket"]["name"] = "someone-elses-bucket"
+    summary = app.lambda_handler(event, LambdaContext())
+    assert (summary["tasks_started"], summary["records_from_other_buckets"]) == (0, 1)
+    assert wire.requests == []
+    metrics, logs = emitted(capsys.readouterr().out)
+    assert metrics["RecordsFromOtherBuckets"] == 1
+    assert any("is not this stack's" in str(log.get("reason")) for log in logs)
+
+
+def test_too_little_time_left_is_a_counted_failure_not_a_timeout(
+    app: ModuleType, wire: RunTaskWire, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A RunTask call that might outlast the invocation is not started: the event is retried."""
+    with pytest.raises(LaunchFailuresError, match="left in this invocation"):
+        app.lambda_handler(load_event("put-many.json"), LambdaContext(remaining_ms=30_000))
+    assert wire.requests == []
+    metrics, _ = emitted(capsys.readouterr().out)
+    assert metrics["LaunchFailures"] == len(load_event("put-many.json")["Records"])

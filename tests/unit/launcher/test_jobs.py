@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.data_classes import S3Event
 
 from launcher_support import load_event
-from thumbnail_launcher.jobs import InvalidEventError, ParsedEvent, parse_event
+from thumbnail_launcher.jobs import InvalidEventError, Job, ParsedEvent, parse_event
 
-CONTRACT_FIELDS = {"bucket", "key", "version_id", "etag", "size", "event_time", "request_id"}
+CONTRACT_FIELDS = {
+    "bucket",
+    "key",
+    "version_id",
+    "etag",
+    "size",
+    "event_time",
+    "request_id",
+    "attempt",
+    "origin",
+}
 
 
 def parse(event: dict[str, Any]) -> ParsedEvent:
@@ -32,6 +43,8 @@ def test_single_put_becomes_the_contracts_job() -> None:
         "size": record["s3"]["object"]["size"],
         "event_time": record["eventTime"],
         "request_id": record["responseElements"]["x-amz-request-id"],
+        "attempt": 1,
+        "origin": "event",
     }
     assert set(job.contract()) == CONTRACT_FIELDS
     assert job.sequencer == record["s3"]["object"]["sequencer"]
@@ -132,3 +145,22 @@ def test_job_json_is_deterministic_and_ascii() -> None:
     again = parse(load_event("put-special-key.json")).jobs[0]
     assert job.to_json() == again.to_json()
     assert job.to_json().isascii()
+
+
+def test_a_job_read_back_from_its_json_is_the_same_job() -> None:
+    (job,) = parse(load_event("put.json")).jobs
+    again = Job.from_contract(json.loads(job.to_json()))
+    assert again.contract() == job.contract()
+    assert again.next_attempt().attempt == 2
+    relaunched = again.next_attempt().relaunched("replay:m-1")
+    assert (relaunched.attempt, relaunched.origin) == (1, "replay:m-1")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("attempt", 0), ("attempt", "2"), ("attempt", True), ("key", ""), ("size", -1), ("origin", "")],
+)
+def test_a_job_that_breaks_the_contract_is_refused_naming_the_field(field: str, value: Any) -> None:
+    (job,) = parse(load_event("put.json")).jobs
+    with pytest.raises(ValueError, match=field):
+        Job.from_contract({**job.contract(), field: value})

@@ -20,6 +20,7 @@ VALID = {
     "USE_FARGATE_SPOT": "True",
     "VIDEO_PREFIX": "videos/",
     "VIDEO_SUFFIX": ".mp4",
+    "BUCKET_NAME": "thumbnails-123456789012-us-east-1-0a1b2c3d4e5f",
     "POWERTOOLS_SERVICE_NAME": "thumbnail-launcher",
     "POWERTOOLS_METRICS_NAMESPACE": "ThumbnailCreator",
     "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -38,6 +39,7 @@ def test_valid_environment_becomes_typed_settings() -> None:
         use_fargate_spot=True,
         video_prefix="videos/",
         video_suffix=".mp4",
+        bucket_name="thumbnails-123456789012-us-east-1-0a1b2c3d4e5f",
     )
     with pytest.raises(AttributeError):
         parsed.cluster_arn = "other"  # type: ignore[misc]
@@ -108,3 +110,44 @@ def test_settings_are_parsed_once_until_the_cache_is_cleared(monkeypatch: pytest
     get_settings.cache_clear()
     assert get_settings().video_prefix == "uploads/"
     get_settings.cache_clear()
+
+
+RECOVERY = {
+    **VALID,
+    "OUTPUT_PREFIX": "thumbnails/",
+    "MAX_ATTEMPTS": "3",
+    "MAX_TASK_MEMORY": "8192",
+    "RETRY_DELAY_SECONDS": "30",
+    "RETRY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/retries",
+    "FAILED_JOBS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/failed-jobs",
+}
+
+
+def test_recovery_settings_are_the_launchers_and_its_own() -> None:
+    parsed = settings.RecoverySettings.from_env(RECOVERY)
+    assert parsed.launch == Settings.from_env(VALID)
+    assert (parsed.max_attempts, parsed.max_task_memory, parsed.retry_delay_seconds) == (3, 8192, 30)
+    assert parsed.output_prefix == "thumbnails/"
+    assert settings.recovery_environment_variables() == set(RECOVERY)
+
+
+def test_recovery_environment_is_the_contracts_table() -> None:
+    contract = (REPO_ROOT / "docs" / "contract.md").read_text(encoding="utf-8")
+    section = contract.split("## Recovery environment", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", section, flags=re.MULTILINE))
+    assert settings.recovery_environment_variables() == documented | environment_variables()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("MAX_ATTEMPTS", "0"), ("MAX_ATTEMPTS", "three"), ("MAX_TASK_MEMORY", "99999"), ("OUTPUT_PREFIX", "x")],
+)
+def test_bad_recovery_values_are_named(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        settings.RecoverySettings.from_env({**RECOVERY, name: value})
+    assert [problem.split(" ")[0] for problem in raised.value.problems] == [name]
+
+
+def test_output_prefix_must_differ_from_the_video_prefix() -> None:
+    with pytest.raises(SettingsError, match="OUTPUT_PREFIX must differ"):
+        settings.RecoverySettings.from_env({**RECOVERY, "OUTPUT_PREFIX": "videos/"})

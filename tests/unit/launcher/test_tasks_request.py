@@ -7,7 +7,7 @@ import re
 
 from aws_lambda_powertools.utilities.data_classes import S3Event
 
-from launcher_support import load_event
+from launcher_support import BUCKET, load_event
 from thumbnail_launcher.jobs import Job, parse_event
 from thumbnail_launcher.settings import Settings
 from thumbnail_launcher.tasks import (
@@ -28,6 +28,7 @@ SETTINGS = Settings(
     use_fargate_spot=False,
     video_prefix="videos/",
     video_suffix=".mp4",
+    bucket_name=BUCKET,
 )
 
 

@@ -1,0 +1,146 @@
+"""The recovery Lambda: every stopped worker task is accounted for.
+
+Three event sources: EventBridge's "ECS Task State Change" (STOPPED) for the worker's tasks; the
+retry queue, whose delayed messages start the next attempt; and the optional sweep schedule.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from thumbnail_launcher.clients import ecs_client, s3_client, sqs_client
+from thumbnail_launcher.failures import Failure, FailureReporter
+from thumbnail_launcher.jobs import InvalidEventError
+from thumbnail_launcher.recovery import Retry, decide
+from thumbnail_launcher.retries import RetryQueue, decode
+from thumbnail_launcher.settings import RecoverySettings, get_recovery_settings
+from thumbnail_launcher.stops import NotAWorkerTaskError, StopKind, StoppedTask, parse_stopped_task
+from thumbnail_launcher.sweep import Sweeper
+from thumbnail_launcher.tasks import LaunchError, TaskLauncher
+
+TASK_STATE_CHANGE = "ECS Task State Change"
+# A retry whose task cannot be started is tried again by SQS (the visibility timeout) this often,
+# then given up with an error manifest; the queue's redrive policy allows one receive more.
+RETRY_LAUNCH_RECEIVES = 4
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = get_recovery_settings()
+    if event.get("detail-type") == TASK_STATE_CHANGE:
+        return on_task_stopped(event.get("detail", {}), settings)
+    if isinstance(event.get("Records"), list):
+        return dict(
+            process_partial_response(
+                event=event, record_handler=start_retry, processor=processor, context=context
+            )
+        )
+    if isinstance(event.get("sweep"), dict):
+        return sweep(settings, apply=event["sweep"].get("apply") is True)
+    raise InvalidEventError("neither an ECS Task State Change event, SQS retry messages nor a sweep")
+
+
+def sweep(settings: RecoverySettings, *, apply: bool) -> dict[str, Any]:
+    launch = settings.launch
+    sweeper = Sweeper(
+        s3_client(), launch.bucket_name, launch.video_prefix, launch.video_suffix, settings.output_prefix
+    )
+    report = sweeper.run(TaskLauncher(launch, ecs_client()) if apply else None)
+    for key, why in report.relaunch:
+        logger.info("Sweep: video without an up-to-date manifest", extra={"s3_key": key, "why": why})
+    for key, why in report.failed:
+        logger.error("Sweep: relaunch failed", extra={"s3_key": key, "reason": why})
+    metrics.add_metric(name="SweepRelaunches", unit=MetricUnit.Count, value=len(report.launched))
+    return report.summary()
+
+
+def on_task_stopped(detail: dict[str, Any], settings: RecoverySettings) -> dict[str, Any]:
+    try:
+        task = parse_stopped_task(detail, settings.launch.container_name)
+    except NotAWorkerTaskError as error:
+        # The rule matches only the worker's family; a task started by hand without a job lands here.
+        logger.warning("Stopped task ignored", extra={"reason": str(error)})
+        metrics.add_metric(name="StopsIgnored", unit=MetricUnit.Count, value=1)
+        return {"action": "ignored", "reason": str(error)}
+    with logger.append_context_keys(
+        correlation_id=task.job.request_id, s3_key=task.job.key, attempt=task.job.attempt
+    ):
+        return _recover(task, settings)
+
+
+def _recover(task: StoppedTask, settings: RecoverySettings) -> dict[str, Any]:
+    decision = decide(task, settings)
+    stop = task.describe()
+    if decision is None:
+        done = task.kind is StopKind.SUCCEEDED
+        logger.info("Task finished" if done else "Task reported its failure", extra={"stop": stop})
+        metrics.add_metric(name="JobsSucceeded" if done else "JobsReported", unit=MetricUnit.Count, value=1)
+        return {"action": "none", "kind": task.kind.value}
+    if isinstance(decision, Retry):
+        RetryQueue(sqs_client(), settings.retry_queue_url).send(decision, task.task_arn)
+        logger.warning(
+            "Task stopped: retry scheduled",
+            extra={"stop": stop, "next_attempt": decision.job.attempt, "delay_s": decision.delay_seconds},
+        )
+        metrics.add_metric(name="RetriesScheduled", unit=MetricUnit.Count, value=1)
+        return {"action": "retry", "kind": task.kind.value, "attempt": decision.job.attempt}
+    _give_up(Failure(task.job, decision.reason, decision.message, task.task_arn, stop), settings)
+    return {"action": "failed", "kind": task.kind.value, "reason": decision.reason}
+
+
+def start_retry(record: SQSRecord) -> None:
+    """Start one queued retry; an exception leaves the message to SQS for another try."""
+    settings = get_recovery_settings()
+    retry, previous_task_arn = decode(record.body)
+    with logger.append_context_keys(
+        correlation_id=retry.job.request_id, s3_key=retry.job.key, attempt=retry.job.attempt
+    ):
+        try:
+            task = TaskLauncher(settings.launch, ecs_client()).launch(
+                retry.job, size=retry.size, on_demand=retry.on_demand
+            )
+        except LaunchError as error:
+            receives = int(record.attributes.approximate_receive_count)
+            if receives < RETRY_LAUNCH_RECEIVES:
+                logger.warning("Retry not started yet", extra={"reason": error.reason, "receives": receives})
+                raise
+            _give_up(
+                Failure(
+                    retry.job, "launch_failed", f"{retry.reason}; then {error.reason}", previous_task_arn
+                ),
+                settings,
+            )
+            return
+        logger.info(
+            "Retry started",
+            extra={"task_arn": task.task_arn, "reason": retry.reason, "repeat": task.already_started},
+        )
+        if not task.already_started:
+            metrics.add_metric(name="RetriesStarted", unit=MetricUnit.Count, value=1)
+
+
+def _give_up(failure: Failure, settings: RecoverySettings) -> None:
+    reporter = FailureReporter(
+        s3_client(),
+        sqs_client(),
+        settings.failed_jobs_queue_url,
+        settings.launch.video_prefix,
+        settings.output_prefix,
+    )
+    wrote = reporter.report(failure)
+    logger.error(
+        "Job failed: no more attempts",
+        extra={"reason": failure.reason, "error": failure.message, "manifest_written": wrote},
+    )
+    metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
