@@ -16,7 +16,7 @@ import pytest
 from moto import mock_aws
 from moto.core.models import botocore_stubber
 
-from launcher_support import REGION, EcsWorld, RunTaskWire
+from launcher_support import BUCKET, REGION, EcsWorld, RecoveryWorld, RunTaskWire
 from thumbnail_launcher import clients, settings
 
 
@@ -99,7 +99,8 @@ def wire(_moto_network: _Network) -> RunTaskWire:
 
 def _reset_caches() -> None:
     settings.get_settings.cache_clear()
-    clients.ecs_client.cache_clear()
+    settings.get_recovery_settings.cache_clear()
+    clients.clear_caches()
 
 
 class _CurrentStdout:
@@ -138,3 +139,41 @@ def configure(
 @pytest.fixture
 def app(configure: Callable[..., ModuleType]) -> ModuleType:
     return configure()
+
+
+@pytest.fixture
+def recovery_world(ecs_world: EcsWorld) -> RecoveryWorld:
+    """The recovery function's resources in moto: the bucket, and its retry and failed-jobs queues."""
+    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    # One bucket for the module's tests: each starts with it empty.
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=BUCKET):
+        for version in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            s3.delete_object(Bucket=BUCKET, Key=version["Key"], VersionId=version["VersionId"])
+    suffix = ecs_world.cluster_arn.rsplit("/", 1)[1]
+    return RecoveryWorld(
+        ecs_world,
+        retry_queue_url=sqs.create_queue(QueueName=f"retries-{suffix}")["QueueUrl"],
+        failed_jobs_queue_url=sqs.create_queue(QueueName=f"failed-{suffix}")["QueueUrl"],
+    )
+
+
+@pytest.fixture
+def configure_recovery(
+    monkeypatch: pytest.MonkeyPatch, recovery_world: RecoveryWorld
+) -> Iterator[Callable[..., ModuleType]]:
+    """configure_recovery(**env overrides) -> recovery_app, loaded afresh; its output on stdout."""
+
+    def load(**overrides: str) -> ModuleType:
+        for name, value in recovery_world.environment(**overrides).items():
+            monkeypatch.setenv(name, value)
+        _reset_caches()
+        module = importlib.reload(importlib.import_module("recovery_app"))
+        handler = module.logger.registered_handler
+        assert isinstance(handler, logging.StreamHandler)
+        handler.stream = _CurrentStdout()
+        return module
+
+    yield load
+    _reset_caches()

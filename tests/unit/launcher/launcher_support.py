@@ -67,6 +67,29 @@ class EcsWorld:
         return env
 
 
+@dataclass(frozen=True)
+class RecoveryWorld:
+    ecs: EcsWorld
+    retry_queue_url: str
+    failed_jobs_queue_url: str
+
+    def environment(self, **overrides: str) -> dict[str, str]:
+        """The recovery function's environment as template.yaml sets it (docs/contract.md)."""
+        env = self.ecs.environment(
+            **{
+                settings.POWERTOOLS_SERVICE_NAME: "thumbnail-recovery",
+                settings.OUTPUT_PREFIX: "thumbnails/",
+                settings.MAX_ATTEMPTS: "3",
+                settings.MAX_TASK_MEMORY: "8192",
+                settings.RETRY_DELAY_SECONDS: "30",
+                settings.RETRY_QUEUE_URL: self.retry_queue_url,
+                settings.FAILED_JOBS_QUEUE_URL: self.failed_jobs_queue_url,
+            }
+        )
+        env.update(overrides)
+        return env
+
+
 class _RawBody:
     """The raw stream an AWSResponse reads its body from."""
 
