@@ -141,7 +141,9 @@ def deploy(
 
     functions = [lid for lid, r in resources.items() if r["Type"] == "AWS::Lambda::Function"]
     if LAUNCHER_FUNCTION not in functions:
-        raise RuntimeError(f"expected a Lambda function {LAUNCHER_FUNCTION} in the template, found {functions}")
+        raise RuntimeError(
+            f"expected a Lambda function {LAUNCHER_FUNCTION} in the template, found {functions}"
+        )
     fixer.function_environments(functions)
     fixer.event_invoke_configs()
     function = _function_configuration(emulator, physical[LAUNCHER_FUNCTION])
