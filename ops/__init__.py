@@ -1,0 +1,1 @@
+"""Operations on a stack, local or deployed: the sweep and the replay (README "When a task fails")."""
