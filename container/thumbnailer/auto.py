@@ -17,7 +17,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from thumbnailer.errors import UnusableVideo
+from thumbnailer.errors import UnusableVideoError
 from thumbnailer.extract import Measure, Picked, Prefetch, frame_at, no_measure
 from thumbnailer.probe import Video
 
@@ -90,7 +90,7 @@ def representative_frame(
             seconds = fraction * (video.info.duration or 0.0)
             try:
                 best = _better(best, frame_at(video, seconds, measure))
-            except UnusableVideo:
+            except UnusableVideoError:
                 if best is None and fraction == 0.0:
                     raise
             if video.info.duration is None:

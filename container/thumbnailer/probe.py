@@ -10,7 +10,7 @@ from typing import IO, Any
 
 import av
 
-from thumbnailer.errors import UnusableVideo
+from thumbnailer.errors import UnusableVideoError
 from thumbnailer.geometry import Orientation, displayed_size, orientation_from_matrix, sar_or_square
 
 AV_TIME_BASE = 1_000_000
@@ -71,11 +71,13 @@ class Video:
 
 @contextlib.contextmanager
 def open_video(fileobj: IO[bytes] | str) -> Iterator[Video]:
-    """Open `fileobj`, pick its video stream, or raise UnusableVideo naming the reason."""
+    """Open `fileobj`, pick its video stream, or raise UnusableVideoError naming the reason."""
     try:
         container = av.open(fileobj, mode="r")
     except av.error.FFmpegError as error:
-        raise UnusableVideo(f"not a readable video container: {error.strerror}", "not_a_video") from error
+        raise UnusableVideoError(
+            f"not a readable video container: {error.strerror}", "not_a_video"
+        ) from error
     try:
         stream = _main_video_stream(container)
         stream.thread_type = "AUTO"  # frame and slice threads: decoding scales with the cores
@@ -94,7 +96,7 @@ def _main_video_stream(container: Any) -> Any:
         s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)
     ]
     if not candidates:
-        raise UnusableVideo("the file has no video stream", "no_video_stream")
+        raise UnusableVideoError("the file has no video stream", "no_video_stream")
     return max(candidates, key=lambda s: (s.frames or 0, (s.codec_context.width or 0)))
 
 
@@ -102,7 +104,7 @@ def _describe(container: Any, stream: Any) -> SourceInfo:
     ctx = stream.codec_context
     width, height = int(ctx.width or 0), int(ctx.height or 0)
     if width <= 0 or height <= 0:
-        raise UnusableVideo(
+        raise UnusableVideoError(
             "the video stream has no picture size (no decodable frames)", "no_decodable_frames"
         )
     matrix = ctx.coded_side_data.get("display_matrix") if hasattr(ctx, "coded_side_data") else None

@@ -27,6 +27,7 @@ from botocore.exceptions import (
 )
 
 from thumbnailer.aws import s3_client
+from thumbnailer.errors import S3ReadError, SourceChangedError, SourceNotFoundError, SourceUnreadableError
 
 if TYPE_CHECKING:  # the stubs are a dev dependency, absent from the image
     from collections.abc import Buffer
@@ -36,11 +37,11 @@ if TYPE_CHECKING:  # the stubs are a dev dependency, absent from the image
 __all__ = [
     "RangedS3Reader",
     "ReadStats",
-    "S3ReadFailed",
-    "SourceChanged",
-    "SourceNotFound",
+    "S3ReadError",
+    "SourceChangedError",
+    "SourceNotFoundError",
     "SourceObject",
-    "SourceUnreadable",
+    "SourceUnreadableError",
     "head_source",
     "put_output",
     "s3_client",
@@ -59,25 +60,6 @@ _TRANSIENT_BODY_ERRORS = (
     ReadTimeoutError,
     ConnectionClosedError,
 )
-
-
-class SourceNotFound(Exception):
-    """The source object (or the version asked for) does not exist or may not be read."""
-
-
-class SourceUnreadable(Exception):
-    """The source exists but its bytes cannot be read as HEAD described them (archived, changed)."""
-
-
-class SourceChanged(SourceUnreadable):
-    """The source was overwritten while being read: its ETag or size no longer match what HEAD saw."""
-
-
-class S3ReadFailed(Exception):
-    """S3 kept failing to deliver a range (network, cut-off bodies) after every retry.
-
-    Not the source's fault, so not a SourceUnreadable: running the task again may succeed.
-    """
 
 
 @dataclass(frozen=True)
@@ -128,27 +110,27 @@ def _describe(bucket: str, key: str, version_id: str | None) -> str:
 
 
 def _classify(error: ClientError, bucket: str, key: str, version_id: str | None) -> Exception:
-    """Map an S3 error on the source to SourceNotFound/SourceUnreadable; anything else unchanged."""
+    """Map an S3 error on the source to SourceNotFoundError/SourceUnreadableError; anything else unchanged."""
     code = str(error.response.get("Error", {}).get("Code", ""))
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     where = _describe(bucket, key, version_id)
     classified: Exception = error
     # Specific codes first: S3 sends InvalidObjectState with a 403, PreconditionFailed with a 412.
     if code == "NoSuchBucket":
-        classified = SourceNotFound(f"bucket {bucket!r} does not exist, reading {where}")
+        classified = SourceNotFoundError(f"bucket {bucket!r} does not exist, reading {where}")
     elif code == "PreconditionFailed" or status == 412:
-        classified = SourceChanged(f"{where} was overwritten while being read (its ETag changed)")
+        classified = SourceChangedError(f"{where} was overwritten while being read (its ETag changed)")
     elif code == "InvalidObjectState":
-        classified = SourceUnreadable(f"{where} is archived and must be restored before it can be read")
+        classified = SourceUnreadableError(f"{where} is archived and must be restored before it can be read")
     elif code == "InvalidRange":
-        classified = SourceUnreadable(f"{where}: range not satisfiable ({error})")
+        classified = SourceUnreadableError(f"{where}: range not satisfiable ({error})")
     elif code in {"NoSuchKey", "NoSuchVersion", "NotFound", "404"} or status == 404:
-        classified = SourceNotFound(f"{where} does not exist ({code})")
+        classified = SourceNotFoundError(f"{where} does not exist ({code})")
     elif code in {"AccessDenied", "Forbidden", "403"} or status == 403:
         # Without s3:ListBucket, S3 answers 403 for a missing key too.
-        classified = SourceNotFound(f"{where} cannot be read: access denied (or it does not exist)")
+        classified = SourceNotFoundError(f"{where} cannot be read: access denied (or it does not exist)")
     elif status == 400 and version_id and code in {"400", "InvalidArgument", "BadRequest"}:
-        classified = SourceNotFound(f"{where}: invalid version id ({code})")
+        classified = SourceNotFoundError(f"{where}: invalid version id ({code})")
     return classified
 
 
@@ -241,7 +223,7 @@ class RangedS3Reader(io.RawIOBase):
         self._cached_bytes = 0
         self._in_flight: dict[int, threading.Event] = {}
         # A classified failure is final: FFmpeg retries reads, S3 would only answer the same.
-        self._failure: SourceNotFound | SourceUnreadable | None = None
+        self._failure: SourceNotFoundError | SourceUnreadableError | None = None
 
     @property
     def size(self) -> int:
@@ -308,7 +290,7 @@ class RangedS3Reader(io.RawIOBase):
                     copied = min(len(fetched), end - position)
                     target[at : at + copied] = fetched[:copied]
                 position += copied
-        except (SourceNotFound, SourceUnreadable) as failure:
+        except (SourceNotFoundError, SourceUnreadableError) as failure:
             self._failure = failure
             raise
         self._position = position
@@ -352,7 +334,7 @@ class RangedS3Reader(io.RawIOBase):
             futures = [pool.submit(self._fetch_piece, start, end, indexes) for start, end, indexes in pieces]
             errors = [error for future in futures if (error := future.exception()) is not None]
         for error in errors:
-            if isinstance(error, SourceNotFound | SourceUnreadable):
+            if isinstance(error, SourceNotFoundError | SourceUnreadableError):
                 self._failure = error
         if errors:
             raise errors[0]
@@ -510,7 +492,7 @@ class RangedS3Reader(io.RawIOBase):
                 self.stats.bytes_read += len(body)
                 self.stats.ranges.append((start, end))
             return body
-        raise S3ReadFailed(
+        raise S3ReadError(
             f"{source.uri}: bytes {start}-{end - 1} could not be read "
             f"in {BODY_READ_ATTEMPTS} attempts: {failure}"
         )
@@ -519,7 +501,7 @@ class RangedS3Reader(io.RawIOBase):
         expected = f"bytes {start}-{end - 1}/{self.size}"
         if content_range != expected or received != end - start:
             # Without a version or ETag to pin to, a new size is the only sign of an overwrite.
-            raise SourceChanged(
+            raise SourceChangedError(
                 f"{self.source.uri}: asked for {expected}, got Content-Range {content_range!r} "
                 f"with {received} bytes: the object changed or the server ignored the range"
             )

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from thumbnailer.adapters import BucketSink, s3_input
-from thumbnailer.errors import EXIT_INVALID_OPTIONS, InvalidOptions
+from thumbnailer.errors import EXIT_INVALID_OPTIONS, InvalidOptionsError
 from thumbnailer.logs import get_logger
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options, from_environment, with_metadata
@@ -34,22 +34,22 @@ class Job:
     @classmethod
     def parse(cls, raw: str | None) -> Job:
         if not raw:
-            raise InvalidOptions("THUMBNAIL_JOB is not set")
+            raise InvalidOptionsError("THUMBNAIL_JOB is not set")
         try:
             data = json.loads(raw)
         except json.JSONDecodeError as error:
-            raise InvalidOptions(f"THUMBNAIL_JOB is not JSON: {error}") from None
+            raise InvalidOptionsError(f"THUMBNAIL_JOB is not JSON: {error}") from None
         if not isinstance(data, dict):
-            raise InvalidOptions("THUMBNAIL_JOB must be a JSON object")
+            raise InvalidOptionsError("THUMBNAIL_JOB must be a JSON object")
         for name in ("bucket", "key"):
             if not isinstance(data.get(name), str) or not data[name]:
-                raise InvalidOptions(f"THUMBNAIL_JOB {name} must be a non-empty string")
+                raise InvalidOptionsError(f"THUMBNAIL_JOB {name} must be a non-empty string")
         for name in ("version_id", "etag", "event_time", "request_id"):
             if data.get(name) is not None and not isinstance(data[name], str):
-                raise InvalidOptions(f"THUMBNAIL_JOB {name} must be a string or null")
+                raise InvalidOptionsError(f"THUMBNAIL_JOB {name} must be a string or null")
         size = data.get("size")
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-            raise InvalidOptions(f"THUMBNAIL_JOB size {size!r} must be a non-negative integer or null")
+            raise InvalidOptionsError(f"THUMBNAIL_JOB size {size!r} must be a non-negative integer or null")
         return cls(
             bucket=data["bucket"],
             key=data["key"],
@@ -73,7 +73,7 @@ class Settings:
     """
 
     job: Job
-    defaults: Options | InvalidOptions
+    defaults: Options | InvalidOptionsError
     video_prefix: str
     output_prefix: str
 
@@ -82,13 +82,13 @@ class Settings:
         output_prefix = env.get("OUTPUT_PREFIX", "thumbnails/") or ""
         video_prefix = env.get("VIDEO_PREFIX", "videos/") or ""
         if not output_prefix or output_prefix == video_prefix:
-            raise InvalidOptions(
+            raise InvalidOptionsError(
                 f"setting OUTPUT_PREFIX {output_prefix!r} must be set and differ from VIDEO_PREFIX"
             )
         job = Job.parse(env.get("THUMBNAIL_JOB"))
         try:
-            defaults: Options | InvalidOptions = from_environment(env)
-        except InvalidOptions as error:
+            defaults: Options | InvalidOptionsError = from_environment(env)
+        except InvalidOptionsError as error:
             defaults = error
         return cls(job=job, defaults=defaults, video_prefix=video_prefix, output_prefix=output_prefix)
 
@@ -99,7 +99,7 @@ def main(env: Mapping[str, str] = os.environ) -> int:
         settings = Settings.from_environment(env)
         job = settings.job
         names = OutputNames.for_key(job.key, settings.video_prefix, settings.output_prefix)
-    except InvalidOptions as error:
+    except InvalidOptionsError as error:
         # Without a valid job there is no place for an error manifest: the log says why.
         logger.error("invalid task settings", exit_code=EXIT_INVALID_OPTIONS, error=error.message)
         return EXIT_INVALID_OPTIONS
@@ -108,7 +108,7 @@ def main(env: Mapping[str, str] = os.environ) -> int:
     logger.info("job received", job=job.as_dict())
 
     def prepare() -> tuple[Input, Options]:
-        if isinstance(settings.defaults, InvalidOptions):
+        if isinstance(settings.defaults, InvalidOptionsError):
             raise settings.defaults
         source = head_source(job.bucket, job.key, job.version_id)
         if job.etag and source.etag and job.etag.strip('"') != source.etag.strip('"') and not job.version_id:

@@ -27,10 +27,10 @@ from tests.unit.worker.long_videos import encode_segment, moov_first
 from thumbnailer import aws, s3io
 from thumbnailer.s3io import (
     RangedS3Reader,
-    S3ReadFailed,
-    SourceChanged,
-    SourceNotFound,
-    SourceUnreadable,
+    S3ReadError,
+    SourceChangedError,
+    SourceNotFoundError,
+    SourceUnreadableError,
     head_source,
     put_output,
 )
@@ -388,10 +388,10 @@ def test_overwrite_between_reads_fails_loudly_without_versioning(s3: Any, bucket
         Bucket=bucket, Key="v.mp4", Body=_random_bytes(4096, seed=7)
     )  # same size: only If-Match sees it
     reader.seek(2048)
-    with pytest.raises(SourceChanged, match=r"s3://.*/v\.mp4 was overwritten"):
+    with pytest.raises(SourceChangedError, match=r"s3://.*/v\.mp4 was overwritten"):
         reader.read(100)
     requests = reader.stats.requests
-    with pytest.raises(SourceChanged):  # final: no new request
+    with pytest.raises(SourceChangedError):  # final: no new request
         reader.read(100)
     assert reader.stats.requests == requests
 
@@ -404,7 +404,7 @@ def test_overwrite_during_pyav_decoding_surfaces_as_source_changed(
     reader = RangedS3Reader(head_source(bucket, "v.mp4", client=s3), client=s3, block_size=2048)
     with av.open(reader, buffer_size=2048) as container:  # small reads: the middle is not read yet
         s3.put_object(Bucket=bucket, Key="v.mp4", Body=data[::-1])
-        with pytest.raises(SourceChanged):
+        with pytest.raises(SourceChangedError):
             container.seek(container.duration // 2)
             next(container.decode(video=0))
 
@@ -428,7 +428,7 @@ def test_size_change_without_etag_or_version_is_detected(s3: Any, bucket: str) -
     unpinned = s3io.SourceObject(source.bucket, source.key, None, source.size, None, None, {})
     reader = RangedS3Reader(unpinned, client=s3, block_size=1024)
     s3.put_object(Bucket=bucket, Key="v.bin", Body=_random_bytes(5000, seed=11))
-    with pytest.raises(SourceChanged, match="Content-Range"):
+    with pytest.raises(SourceChangedError, match="Content-Range"):
         reader.read(10)
 
 
@@ -436,16 +436,16 @@ def test_object_deleted_after_head_is_not_found(s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="gone.mp4", Body=b"x" * 100)
     reader = RangedS3Reader(head_source(bucket, "gone.mp4", client=s3), client=s3)
     s3.delete_object(Bucket=bucket, Key="gone.mp4")
-    with pytest.raises(SourceNotFound, match=r"gone\.mp4"):
+    with pytest.raises(SourceNotFoundError, match=r"gone\.mp4"):
         reader.read(10)
 
 
 def test_archived_object_is_unreadable_not_missing(s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="cold.mp4", Body=b"x" * 100, StorageClass="GLACIER")
     reader = RangedS3Reader(head_source(bucket, "cold.mp4", client=s3), client=s3)
-    with pytest.raises(SourceUnreadable, match=r"cold\.mp4 is archived") as raised:
+    with pytest.raises(SourceUnreadableError, match=r"cold\.mp4 is archived") as raised:
         reader.read(10)
-    assert not isinstance(raised.value, SourceNotFound)
+    assert not isinstance(raised.value, SourceNotFoundError)
 
 
 # --- retries over real HTTP faults -----------------------------------------------------------------
@@ -487,7 +487,7 @@ def test_a_body_that_keeps_failing_gives_a_clear_error(
     reader = RangedS3Reader(head_source(bucket, "t.bin", client=proxied_s3), client=proxied_s3)
     fault_proxy.get_faults[:] = ["truncate"] * s3io.BODY_READ_ATTEMPTS
     with pytest.raises(
-        S3ReadFailed, match=rf"t\.bin: bytes 0-9999 could not be read in {s3io.BODY_READ_ATTEMPTS}"
+        S3ReadError, match=rf"t\.bin: bytes 0-9999 could not be read in {s3io.BODY_READ_ATTEMPTS}"
     ):
         reader.read(10)
     assert len(fault_proxy.gets()) == s3io.BODY_READ_ATTEMPTS
@@ -530,13 +530,13 @@ def test_head_source_reports_size_etag_type_and_lowercased_metadata(s3: Any, buc
 
 
 def test_head_source_missing_key_version_or_bucket_is_source_not_found(s3: Any, bucket: str) -> None:
-    with pytest.raises(SourceNotFound, match=rf"s3://{bucket}/videos/missing\.mp4 does not exist"):
+    with pytest.raises(SourceNotFoundError, match=rf"s3://{bucket}/videos/missing\.mp4 does not exist"):
         head_source(bucket, "videos/missing.mp4", client=s3)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_object(Bucket=bucket, Key="videos/a.mp4", Body=b"x")
-    with pytest.raises(SourceNotFound, match=r"videos/a\.mp4 \(version no-such-version\)"):
+    with pytest.raises(SourceNotFoundError, match=r"videos/a\.mp4 \(version no-such-version\)"):
         head_source(bucket, "videos/a.mp4", version_id="no-such-version", client=s3)
-    with pytest.raises(SourceNotFound, match="no-such-bucket-s3io"):
+    with pytest.raises(SourceNotFoundError, match="no-such-bucket-s3io"):
         head_source("no-such-bucket-s3io", "videos/a.mp4", client=s3)
 
 
