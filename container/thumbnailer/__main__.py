@@ -13,14 +13,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from thumbnailer.adapters import DirectorySink, local_input, s3_input
+from thumbnailer.adapters import local_input, s3_input
 from thumbnailer.errors import EXIT_INVALID_OPTIONS, InvalidOptionsError
 from thumbnailer.logs import get_logger
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options, apply_layer, from_environment, with_metadata
 from thumbnailer.pipeline import Input
 from thumbnailer.runner import execute
-from thumbnailer.s3io import head_source
+from thumbnailer.s3_fetcher import head_source
+from thumbnailer.sinks import DirectorySink
 
 CLI_LABELS = {"at": "option --at", "format": "option --format", "widths": "option --width"}
 

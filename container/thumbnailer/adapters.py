@@ -1,4 +1,4 @@
-"""Inputs and sinks for the pipeline: a local file or an S3 object; a directory or the bucket."""
+"""Inputs for the pipeline: a local file or an S3 object read by ranged GETs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import IO, Any
 from urllib.parse import quote
 
 from thumbnailer.pipeline import Input
-from thumbnailer.s3io import RangedS3Reader, SourceObject, put_output
+from thumbnailer.s3_fetcher import SourceObject
+from thumbnailer.s3_reader import RangedS3Reader
 
 # The read-ahead of FFmpeg's 32 KiB reads (the moov box, the probe's first packets). The frame's
 # packets and auto's keyframes are prefetched as exact ranges, so blocks only round the rest:
@@ -89,36 +90,3 @@ def source_metadata(source: SourceObject) -> dict[str, str]:
         # A long non-ASCII key triples when percent-encoded; the manifest names it in full.
         del metadata["source-key"]
     return metadata
-
-
-class BucketSink:
-    """Writes outputs to the bucket, only under the output prefix."""
-
-    def __init__(self, bucket: str, output_prefix: str) -> None:
-        self.bucket = bucket
-        self.output_prefix = output_prefix
-
-    def put(
-        self, name: str, body: bytes, *, content_type: str, cache_control: str, metadata: Mapping[str, str]
-    ) -> str:
-        if not name.startswith(self.output_prefix):
-            raise ValueError(f"refusing to write {name!r} outside {self.output_prefix!r}")
-        put_output(
-            self.bucket, name, body, content_type=content_type, cache_control=cache_control, metadata=metadata
-        )
-        return name
-
-
-class DirectorySink:
-    """Writes outputs as files in one directory (the CLI)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def put(
-        self, name: str, body: bytes, *, content_type: str, cache_control: str, metadata: Mapping[str, str]
-    ) -> str:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / Path(name).name
-        path.write_bytes(body)
-        return str(path)

@@ -9,14 +9,15 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from thumbnailer.adapters import BucketSink, s3_input
+from thumbnailer.adapters import s3_input
 from thumbnailer.errors import EXIT_INVALID_OPTIONS, InvalidOptionsError
 from thumbnailer.logs import get_logger
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options, from_environment, with_metadata
 from thumbnailer.pipeline import Input
 from thumbnailer.runner import execute
-from thumbnailer.s3io import head_source
+from thumbnailer.s3_fetcher import head_source
+from thumbnailer.sinks import BucketSink
 
 
 @dataclasses.dataclass(frozen=True)

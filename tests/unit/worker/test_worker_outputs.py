@@ -18,7 +18,7 @@ from thumbnailer.adapters import source_metadata
 from thumbnailer.errors import InvalidOptionsError
 from thumbnailer.naming import OutputNames
 from thumbnailer.render import render
-from thumbnailer.s3io import SourceObject
+from thumbnailer.s3_fetcher import SourceObject
 
 REPO = Path(__file__).resolve().parents[3]
 
