@@ -7,13 +7,17 @@ packet need not start at the block's start); pieces that touch or overlap are me
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import NamedTuple
 
-logger = logging.getLogger(__name__)
+from aws_lambda_powertools import Logger
+
+from thumbnailer.logs import service_name
+
+# A Powertools child of the worker logger: JSON lines with its keys (correlation id), not plain text.
+logger = Logger(service=service_name(), child=True)
 
 
 class Piece(NamedTuple):

@@ -6,12 +6,12 @@ read fails loudly instead of mixing bytes of two objects.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools import Logger
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -22,13 +22,15 @@ from botocore.exceptions import (
 
 from thumbnailer.aws import s3_client
 from thumbnailer.errors import S3ReadError, SourceChangedError
+from thumbnailer.logs import service_name
 from thumbnailer.s3_errors import raise_classified
 
 if TYPE_CHECKING:  # the stubs are a dev dependency, absent from the image
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
 
-logger = logging.getLogger(__name__)
+# A Powertools child of the worker logger: JSON lines with its keys (correlation id), not plain text.
+logger = Logger(service=service_name(), child=True)
 
 # botocore retries the request itself; a body cut off mid-stream is ours to retry.
 BODY_READ_ATTEMPTS = 4

@@ -6,8 +6,12 @@ test needs an independent count of what crossed the wire, or real HTTP faults.
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import random
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +20,9 @@ from local_stack.emulator import Emulator, environment
 from tests.unit.worker.fault_proxy import FaultProxy
 from thumbnailer import aws, s3_fetcher
 from thumbnailer.errors import S3ReadError, SourceChangedError, SourceNotFoundError, SourceUnreadableError
+from thumbnailer.logs import get_logger
 from thumbnailer.s3_fetcher import RangeFetcher, SourceObject, head_source
+from thumbnailer.s3_reader import RangedS3Reader
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +179,40 @@ def test_cached_client_has_explicit_retries_and_a_large_pool(worker_emulator: Em
             assert config.connect_timeout and config.read_timeout
         finally:
             aws.s3_client.cache_clear()
+
+
+@pytest.fixture
+def worker_log() -> Iterator[io.StringIO]:
+    """The worker logger's JSON lines, written to a buffer for the test."""
+    logger = get_logger()
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        yield stream
+    finally:
+        handler.setStream(previous)
+        logger.remove_keys(["correlation_id"])
+
+
+def test_a_retry_warning_from_the_reader_is_a_json_line_with_the_correlation_id(
+    s3: Any,
+    bucket: str,
+    fault_proxy: FaultProxy,
+    proxied_s3: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    worker_log: io.StringIO,
+) -> None:
+    data = _random_bytes(10_000, seed=16)
+    s3.put_object(Bucket=bucket, Key="w.bin", Body=data)
+    monkeypatch.setattr(s3_fetcher, "BODY_RETRY_BACKOFF_SECONDS", 0.01)
+    get_logger().set_correlation_id("REQ-retry-log")
+    reader = RangedS3Reader(head_source(bucket, "w.bin", client=proxied_s3), client=proxied_s3)
+    fault_proxy.get_faults[:] = ["truncate"]
+    assert reader.read() == data
+    lines = [json.loads(line) for line in worker_log.getvalue().splitlines()]
+    [warning] = [line for line in lines if line["level"] == "WARNING"]
+    assert warning["correlation_id"] == "REQ-retry-log"
+    assert warning["service"] == get_logger().service
+    assert "w.bin bytes 0-9999 failed (attempt 1)" in warning["message"]
