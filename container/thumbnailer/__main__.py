@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from thumbnailer.adapters import local_input, s3_input
 from thumbnailer.errors import EXIT_INVALID_OPTIONS, InvalidOptionsError
+from thumbnailer.inputs import LocalInput, S3Input
 from thumbnailer.logs import get_logger
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options, apply_layer, from_environment, with_metadata
@@ -64,8 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if is_s3:
             source = head_source(bucket, key)
             options = with_metadata(defaults, source.metadata)
-            return s3_input(source), apply_layer(options, cli_layer, CLI_LABELS)
-        return local_input(path), apply_layer(defaults, cli_layer, CLI_LABELS)
+            return S3Input(source), apply_layer(options, cli_layer, CLI_LABELS)
+        return LocalInput(path), apply_layer(defaults, cli_layer, CLI_LABELS)
 
     code, document = execute(prepare, names, DirectorySink(args.out), logger, {"video": args.video})
     if document is not None:

@@ -9,8 +9,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from thumbnailer.adapters import s3_input
 from thumbnailer.errors import EXIT_INVALID_OPTIONS, InvalidOptionsError
+from thumbnailer.inputs import S3Input
 from thumbnailer.logs import get_logger
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options, from_environment, with_metadata
@@ -116,7 +116,7 @@ def main(env: Mapping[str, str] = os.environ) -> int:
             logger.warning(
                 "the object changed since its event; reading the current one", head_etag=source.etag
             )
-        return s3_input(source, job.as_dict()), with_metadata(settings.defaults, source.metadata)
+        return S3Input(source, job.as_dict()), with_metadata(settings.defaults, source.metadata)
 
     code, _ = execute(
         prepare, names, BucketSink(job.bucket, settings.output_prefix), logger, {"job": job.as_dict()}

@@ -14,8 +14,8 @@ from PIL import Image
 
 from tests.unit.worker.synthetic import Clip, read_barcode
 from thumbnailer.__main__ import main as cli_main
-from thumbnailer.adapters import source_metadata
 from thumbnailer.errors import InvalidOptionsError
+from thumbnailer.inputs import source_metadata
 from thumbnailer.naming import OutputNames
 from thumbnailer.render import render
 from thumbnailer.s3_fetcher import SourceObject
