@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes import S3Event
 
 from tests.conftest import REPO_ROOT
 from thumbnail_launcher.jobs import parse_event
-from thumbnailer.task import Job as WorkerJob
+from thumbnailer.jobs import Job as WorkerJob
 
 EVENTS = sorted((REPO_ROOT / "src" / "events").glob("*.json"))
 
