@@ -19,7 +19,7 @@ from thumbnailer.logs import get_logger
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options, apply_layer, from_environment, with_metadata
 from thumbnailer.pipeline import Input
-from thumbnailer.runner import execute
+from thumbnailer.outcome import execute
 from thumbnailer.s3_fetcher import head_source
 from thumbnailer.sinks import DirectorySink
 

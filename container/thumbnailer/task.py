@@ -12,7 +12,7 @@ from thumbnailer.logs import get_logger
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options, with_metadata
 from thumbnailer.pipeline import Input
-from thumbnailer.runner import execute
+from thumbnailer.outcome import execute
 from thumbnailer.s3_fetcher import head_source
 from thumbnailer.settings import Settings
 from thumbnailer.sinks import BucketSink

@@ -1,4 +1,4 @@
-"""Run one job and classify its outcome into an exit code (shared by the task and the CLI)."""
+"""Run one job and turn its outcome into an exit code and, where one belongs, an error manifest."""
 
 from __future__ import annotations
 
