@@ -18,8 +18,8 @@ from thumbnailer.inputs import LocalInput, S3Input
 from thumbnailer.logs import get_logger
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options, apply_layer, from_environment, with_metadata
-from thumbnailer.pipeline import Input
 from thumbnailer.outcome import execute
+from thumbnailer.pipeline import Input
 from thumbnailer.s3_fetcher import head_source
 from thumbnailer.sinks import DirectorySink
 

@@ -8,7 +8,6 @@ import os
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
 
 import av
 
@@ -122,7 +121,7 @@ def _seek(video: Video, target: int | None) -> None:
             ) from error
 
 
-def _decode_until(video: Video, target: int) -> tuple[Any, Any, bool]:
+def _decode_until(video: Video, target: int) -> tuple[av.VideoFrame | None, av.VideoFrame | None, bool]:
     """Decode forward; return (last frame <= target, first frame > target, reached end of stream)."""
     best = None
     try:

@@ -11,8 +11,8 @@ from thumbnailer.inputs import S3Input
 from thumbnailer.logs import get_logger
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options, with_metadata
-from thumbnailer.pipeline import Input
 from thumbnailer.outcome import execute
+from thumbnailer.pipeline import Input
 from thumbnailer.s3_fetcher import head_source
 from thumbnailer.settings import Settings
 from thumbnailer.sinks import BucketSink
