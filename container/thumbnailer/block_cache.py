@@ -106,7 +106,7 @@ class BlockCache:
         claims: list[Claim] = []
         claimed_bytes = 0
         with self._lock:
-            for range_start, end in self._spans(ranges):
+            for range_start, end in _spans(ranges, self.size, self.block_size):
                 start = self._first_missing(range_start, end)
                 blocks = range(start // self.block_size, (end - 1) // self.block_size + 1)
                 if start >= end or any(index in self._in_flight for index in blocks):
@@ -170,18 +170,6 @@ class BlockCache:
         for index in blocks:
             self._in_flight[index] = threading.Event()
 
-    def _spans(self, ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-        """The ranges clipped to the file, sorted, merged where they overlap or meet in a block."""
-        spans: list[tuple[int, int]] = []
-        for start, end in sorted((max(a, 0), min(b, self.size)) for a, b in ranges):
-            if end <= start:
-                continue
-            if spans and start // self.block_size <= (spans[-1][1] - 1) // self.block_size:
-                spans[-1] = (spans[-1][0], max(spans[-1][1], end))
-            else:
-                spans.append((start, end))
-        return spans
-
     def _first_missing(self, start: int, end: int) -> int:
         """The first position from `start` on (up to `end`) not held."""
         position = start
@@ -192,6 +180,19 @@ class BlockCache:
                 break
             position = index * self.block_size + piece.end
         return min(position, end)
+
+
+def _spans(ranges: Sequence[tuple[int, int]], size: int, block_size: int) -> list[tuple[int, int]]:
+    """The ranges clipped to [0, size), sorted, merged where they overlap or meet in a block."""
+    spans: list[tuple[int, int]] = []
+    for start, end in sorted((max(a, 0), min(b, size)) for a, b in ranges):
+        if end <= start:
+            continue
+        if spans and start // block_size <= (spans[-1][1] - 1) // block_size:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((start, end))
+    return spans
 
 
 def _merged(held: Piece | None, offset: int, data: bytes) -> Piece:

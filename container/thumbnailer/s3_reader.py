@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -54,8 +54,6 @@ class RangedS3Reader(io.RawIOBase):
         # tracks (ff_configure_buffers_for_index: 2 MB on a 1080p MP4), so every buffered read
         # fetches megabytes. This reader caches blocks itself: FFmpeg must see a local file.
         self.name = f"file:{source.uri}"
-        self.block_size = block_size
-        self.cache_blocks = cache_blocks
         self.cache_limit = cache.limit  # bytes
         self._cache = cache
         self._fetcher = RangeFetcher(source, client)
@@ -90,18 +88,8 @@ class RangedS3Reader(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._check_open()
-        if whence == io.SEEK_SET:
-            position = offset
-        elif whence == io.SEEK_CUR:
-            position = self._position + offset
-        elif whence == io.SEEK_END:
-            position = self.size + offset
-        else:
-            raise ValueError(f"invalid whence {whence}")
-        if position < 0:
-            raise ValueError(f"negative seek position {position}")
-        self._position = position
-        return position
+        self._position = _seek_target(offset, whence, self._position, self.size)
+        return self._position
 
     def readinto(self, buffer: Buffer) -> int:
         """Read from the cache, or GET when the cache holds nothing at the position.
@@ -145,9 +133,7 @@ class RangedS3Reader(io.RawIOBase):
             claims = self._cache.claim_ranges(ranges)
             if not claims:
                 return
-            with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(claims)))) as pool:
-                futures = [pool.submit(self._fetch, claim) for claim in claims]
-                errors = [error for future in futures if (error := future.exception()) is not None]
+            errors = _run_all(self._fetch, claims, max_workers)
             # A final failure among them is kept, even when another is raised.
             for error in errors:
                 if isinstance(error, _FINAL_FAILURES):
@@ -172,10 +158,7 @@ class RangedS3Reader(io.RawIOBase):
             raise
 
     def _read_missing(self, position: int, end: int, target: memoryview) -> int:
-        """GET the bytes from `position` on, as a read needs them, into target; how many.
-
-        0 when another thread was fetching them: the caller looks in the cache again.
-        """
+        """GET the bytes from `position` on into target; how many (0: another thread had them)."""
         claim = self._cache.claim_read(position, end, MAX_BLOCKS_PER_REQUEST)
         if isinstance(claim, threading.Event):
             claim.wait()
@@ -193,3 +176,27 @@ class RangedS3Reader(io.RawIOBase):
             return data
         finally:
             self._cache.release(claim)
+
+
+def _seek_target(offset: int, whence: int, position: int, size: int) -> int:
+    """The position a seek(offset, whence) moves to, from `position` in a file of `size` bytes."""
+    if whence == io.SEEK_SET:
+        target = offset
+    elif whence == io.SEEK_CUR:
+        target = position + offset
+    elif whence == io.SEEK_END:
+        target = size + offset
+    else:
+        raise ValueError(f"invalid whence {whence}")
+    if target < 0:
+        raise ValueError(f"negative seek position {target}")
+    return target
+
+
+def _run_all(
+    fetch: Callable[[Claim], bytes], claims: Sequence[Claim], max_workers: int
+) -> list[BaseException]:
+    """Fetch every claim on a thread pool, all of them even when some fail; the failures."""
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(claims)))) as pool:
+        futures = [pool.submit(fetch, claim) for claim in claims]
+        return [error for future in futures if (error := future.exception()) is not None]
