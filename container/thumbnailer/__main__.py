@@ -13,14 +13,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from thumbnailer.adapters import DirectorySink, local_input, s3_input
-from thumbnailer.errors import EXIT_INVALID_OPTIONS, InvalidOptions
+from thumbnailer.errors import EXIT_INVALID_OPTIONS, InvalidOptionsError
+from thumbnailer.inputs import LocalInput, S3Input
 from thumbnailer.logs import get_logger
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options, apply_layer, from_environment, with_metadata
+from thumbnailer.outcome import execute
 from thumbnailer.pipeline import Input
-from thumbnailer.runner import execute
-from thumbnailer.s3io import head_source
+from thumbnailer.s3_fetcher import head_source
+from thumbnailer.sinks import DirectorySink
 
 CLI_LABELS = {"at": "option --at", "format": "option --format", "widths": "option --width"}
 
@@ -38,7 +39,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def split_s3_uri(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     if not bucket or not key:
-        raise InvalidOptions(f"{uri!r} is not s3://bucket/key")
+        raise InvalidOptionsError(f"{uri!r} is not s3://bucket/key")
     return bucket, key
 
 
@@ -53,8 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bucket, key = split_s3_uri(args.video) if is_s3 else ("", "")
         path = Path(args.video)
         if not is_s3 and not path.is_file():
-            raise InvalidOptions(f"{args.video!r} is not a file")
-    except InvalidOptions as error:
+            raise InvalidOptionsError(f"{args.video!r} is not a file")
+    except InvalidOptionsError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return EXIT_INVALID_OPTIONS
     names = OutputNames(Path(key).name if is_s3 else path.name)
@@ -63,8 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if is_s3:
             source = head_source(bucket, key)
             options = with_metadata(defaults, source.metadata)
-            return s3_input(source), apply_layer(options, cli_layer, CLI_LABELS)
-        return local_input(path), apply_layer(defaults, cli_layer, CLI_LABELS)
+            return S3Input(source), apply_layer(options, cli_layer, CLI_LABELS)
+        return LocalInput(path), apply_layer(defaults, cli_layer, CLI_LABELS)
 
     code, document = execute(prepare, names, DirectorySink(args.out), logger, {"video": args.video})
     if document is not None:

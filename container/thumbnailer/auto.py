@@ -17,7 +17,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from thumbnailer.errors import UnusableVideo
+from thumbnailer.errors import UnusableVideoError
 from thumbnailer.extract import Measure, Picked, Prefetch, frame_at, no_measure
 from thumbnailer.probe import Video
 
@@ -86,22 +86,31 @@ def representative_frame(
     for seek_to in _seek_targets(video, keyframes):
         best = _better(best, _keyframe_at(video, seek_to, measure))
     if best is None or not best[0].usable:
-        for fraction in (0.0, 0.25, 0.5, 0.75) if best is None else (0.25, 0.5, 0.75):
-            seconds = fraction * (video.info.duration or 0.0)
-            try:
-                best = _better(best, frame_at(video, seconds, measure))
-            except UnusableVideo:
-                if best is None and fraction == 0.0:
-                    raise
-            if video.info.duration is None:
-                break
-    assert best is not None  # frame_at(0) returned or raised
+        best = _with_exact_frames(video, best, measure)
     score, picked = best
     if not score.usable:
         picked.warnings.append(
             "no sampled frame looked representative (all dark, bright or flat); the best of them is used"
         )
     return picked
+
+
+def _with_exact_frames(
+    video: Video, best: tuple[Score, Picked] | None, measure: Measure
+) -> tuple[Score, Picked]:
+    """The best of `best` and exact frames at a quarter, half and three quarters of the duration
+    (and the first frame when no keyframe decoded; only it when the duration is unknown)."""
+    for fraction in (0.0, 0.25, 0.5, 0.75) if best is None else (0.25, 0.5, 0.75):
+        seconds = fraction * (video.info.duration or 0.0)
+        try:
+            best = _better(best, frame_at(video, seconds, measure))
+        except UnusableVideoError:
+            if best is None and fraction == 0.0:
+                raise
+        if video.info.duration is None:
+            break
+    assert best is not None  # frame_at(0) returned or raised
+    return best
 
 
 def _better(best: tuple[Score, Picked] | None, picked: Picked | None) -> tuple[Score, Picked] | None:

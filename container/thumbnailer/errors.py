@@ -1,4 +1,4 @@
-"""Classified failures: each maps to one exit code and one reason a user can act on."""
+"""The worker's failures, one family: each class carries its exit code and a reason a user can act on."""
 
 from __future__ import annotations
 
@@ -11,26 +11,66 @@ EXIT_UNUSABLE_VIDEO = 3
 
 
 class WorkerError(Exception):
-    """A failure the worker understands; `reason` is a stable machine-readable code."""
+    """A failure the worker understands; `reason` is a stable machine-readable code.
+
+    `reason` is the class's default; an instance may name a more precise one (UnusableVideoError:
+    `not_a_video`, `corrupt`...). `writes_manifest` False: the job ends without an error manifest.
+    """
 
     exit_code: ClassVar[int] = EXIT_UNEXPECTED
-    default_reason: ClassVar[str] = "internal_error"
+    reason: str = "internal_error"
+    writes_manifest: ClassVar[bool] = True
 
     def __init__(self, message: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.reason = reason or self.default_reason
+        if reason:
+            self.reason = reason
 
 
-class InvalidOptions(WorkerError):
+class InvalidOptionsError(WorkerError):
     """A time spec, format, width, job or setting that cannot be used: nothing is rendered."""
 
     exit_code = EXIT_INVALID_OPTIONS
-    default_reason = "invalid_options"
+    reason = "invalid_options"
 
 
-class UnusableVideo(WorkerError):
+class UnusableVideoError(WorkerError):
     """The input cannot give a thumbnail: no video stream, nothing decodable, truncated, not a video."""
 
     exit_code = EXIT_UNUSABLE_VIDEO
-    default_reason = "unusable_video"
+    reason = "unusable_video"
+
+
+class SourceNotFoundError(WorkerError):
+    """The source object (or the version asked for) does not exist or may not be read."""
+
+    exit_code = EXIT_UNUSABLE_VIDEO
+    reason = "source_not_found"
+
+
+class SourceUnreadableError(WorkerError):
+    """The source exists but its bytes cannot be read as HEAD described them (archived, changed)."""
+
+    exit_code = EXIT_UNEXPECTED
+    reason = "source_unreadable"
+
+
+class SourceChangedError(SourceUnreadableError):
+    """The source was overwritten while being read: its ETag or size no longer match what HEAD saw.
+
+    No error manifest: a newer version is on its way (its own event and task), its outputs are its own.
+    """
+
+    reason = "source_changed"
+    writes_manifest = False
+
+
+class S3ReadError(WorkerError):
+    """S3 kept failing to deliver a range (network, cut-off bodies) after every retry.
+
+    Not the source's fault, so not a SourceUnreadableError: running the task again may succeed.
+    """
+
+    exit_code = EXIT_UNEXPECTED
+    reason = "s3_read_failed"

@@ -8,11 +8,10 @@ import os
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
 
 import av
 
-from thumbnailer.errors import UnusableVideo
+from thumbnailer.errors import UnusableVideoError
 from thumbnailer.probe import Video
 
 # Accumulates the time spent in a named stage ("seek", "decode"): StageTimer.measure.
@@ -60,7 +59,7 @@ def frame_at(
             break
     if best is None:
         if overshoot is None:
-            raise UnusableVideo("no frame of the video stream could be decoded", "no_decodable_frames")
+            raise UnusableVideoError("no frame of the video stream could be decoded", "no_decodable_frames")
         first = video.seconds(_pts(overshoot))
         return Picked(
             overshoot,
@@ -117,12 +116,12 @@ def _seek(video: Video, target: int | None) -> None:
     except av.error.FFmpegError as error:
         if target is None:
             reason = "corrupt" if video.keyframes() else "no_decodable_frames"
-            raise UnusableVideo(
+            raise UnusableVideoError(
                 f"the video cannot be read from its start: {error.strerror}", reason
             ) from error
 
 
-def _decode_until(video: Video, target: int) -> tuple[Any, Any, bool]:
+def _decode_until(video: Video, target: int) -> tuple[av.VideoFrame | None, av.VideoFrame | None, bool]:
     """Decode forward; return (last frame <= target, first frame > target, reached end of stream)."""
     best = None
     try:
@@ -135,7 +134,7 @@ def _decode_until(video: Video, target: int) -> tuple[Any, Any, bool]:
     except av.error.FFmpegError as error:
         # Truncated or corrupt data: what decoded before the damage is still a frame a player shows.
         if best is None:
-            raise UnusableVideo(
+            raise UnusableVideoError(
                 f"the video data is corrupt or truncated: {error.strerror}", "corrupt"
             ) from error
     return best, None, True

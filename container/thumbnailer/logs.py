@@ -15,14 +15,20 @@ from aws_lambda_powertools import Logger
 SERVICE = "thumbnail-worker"
 
 
+def service_name() -> str:
+    return os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE)
+
+
 @functools.cache
 def get_logger() -> Logger:
     """The worker's logger, made once per process (Powertools loggers of one service share state).
 
     Logs go to stderr: the CLI prints the manifest on stdout; awslogs collects both in the task.
+    Library modules log through `Logger(service=service_name(), child=True)`: their records go
+    out through this logger's handler, as JSON with its keys (the correlation id).
     """
     return Logger(
-        service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
+        service=service_name(),
         level=os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"),
         logger_handler=logging.StreamHandler(sys.stderr),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from thumbnailer.errors import InvalidOptions
+from thumbnailer.errors import InvalidOptionsError
 
 # S3 refuses longer keys (KeyTooLongError); the outputs' keys are longer than the video's.
 MAX_KEY_BYTES = 1024
@@ -25,7 +25,7 @@ class OutputNames:
         """Names for a video's key; the manifest's must fit, so that an error manifest can be written."""
         rest = key[len(video_prefix) :] if video_prefix and key.startswith(video_prefix) else key
         if not rest or rest.endswith("/"):
-            raise InvalidOptions(f"key {key!r} names no video file")
+            raise InvalidOptionsError(f"key {key!r} names no video file")
         names = cls(output_prefix + rest)
         names.manifest()
         return names
@@ -45,7 +45,7 @@ class OutputNames:
 
 def _fitting(name: str) -> str:
     if (size := len(name.encode())) > MAX_KEY_BYTES:
-        raise InvalidOptions(
+        raise InvalidOptionsError(
             f"the output key {name[:60]!r}... would be {size} bytes, "
             f"over S3's limit of {MAX_KEY_BYTES} bytes: use a shorter video key"
         )

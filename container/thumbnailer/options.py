@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from thumbnailer.errors import InvalidOptions
+from thumbnailer.errors import InvalidOptionsError
 
 ImageFormat = Literal["jpeg", "png", "webp"]
 FORMATS: tuple[ImageFormat, ...] = ("jpeg", "png", "webp")
@@ -70,14 +70,14 @@ def parse_time_spec(raw: str, origin: str = "time") -> TimeSpec:
     if match := _PERCENT.match(text):
         percent = _finite(float(match.group(1)), raw, origin)
         if percent > 100:
-            raise InvalidOptions(f"{origin} {raw!r}: a percentage must be between 0 and 100")
+            raise InvalidOptionsError(f"{origin} {raw!r}: a percentage must be between 0 and 100")
         return TimeSpec("percent", percent)
     if match := _TIMECODE.match(text):
         hours, minutes, seconds = int(match.group(1) or 0), int(match.group(2)), float(match.group(3))
         if (match.group(1) is not None and minutes >= 60) or seconds >= 60:
-            raise InvalidOptions(f"{origin} {raw!r}: minutes and seconds of a timecode must be below 60")
+            raise InvalidOptionsError(f"{origin} {raw!r}: minutes and seconds of a timecode must be below 60")
         return TimeSpec("seconds", _finite(hours * 3600 + minutes * 60 + seconds, raw, origin))
-    raise InvalidOptions(
+    raise InvalidOptionsError(
         f"{origin} {raw!r} is not a time: use seconds (92.5), a timecode (01:32, 00:01:32.5), "
         "a percentage (25%) or auto; negative times are invalid"
     )
@@ -85,7 +85,7 @@ def parse_time_spec(raw: str, origin: str = "time") -> TimeSpec:
 
 def _finite(value: float, raw: str, origin: str) -> float:
     if not math.isfinite(value):
-        raise InvalidOptions(f"{origin} {raw!r} is not a finite time")
+        raise InvalidOptionsError(f"{origin} {raw!r} is not a finite time")
     return value
 
 
@@ -93,7 +93,7 @@ def parse_format(raw: str, origin: str = "format") -> ImageFormat:
     try:
         return FORMAT_ALIASES[raw.strip().lower()]
     except KeyError:
-        raise InvalidOptions(f"{origin} {raw!r} is not a format: use jpeg, png or webp") from None
+        raise InvalidOptionsError(f"{origin} {raw!r} is not a format: use jpeg, png or webp") from None
 
 
 def parse_widths(raw: str | list[str] | tuple[str, ...], origin: str = "widths") -> tuple[int, ...]:
@@ -105,11 +105,13 @@ def parse_widths(raw: str | list[str] | tuple[str, ...], origin: str = "widths")
             continue
         # Not str.isdigit(): it accepts "²", which int() then refuses.
         if not _WIDTH.match(part) or not 1 <= int(part) <= MAX_WIDTH:
-            raise InvalidOptions(f"{origin} {part!r} is not a width: use whole pixels from 1 to {MAX_WIDTH}")
+            raise InvalidOptionsError(
+                f"{origin} {part!r} is not a width: use whole pixels from 1 to {MAX_WIDTH}"
+            )
         if int(part) not in widths:
             widths.append(int(part))
     if len(widths) > MAX_WIDTHS:
-        raise InvalidOptions(f"{origin} {raw!r}: at most {MAX_WIDTHS} widths")
+        raise InvalidOptionsError(f"{origin} {raw!r}: at most {MAX_WIDTHS} widths")
     return tuple(sorted(widths))
 
 

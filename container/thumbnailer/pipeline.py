@@ -1,19 +1,18 @@
 """One job, whatever the input and the output: open, pick the frame, render, write, describe.
 
-The CLI and the task differ only in the `Input` (a local file or a ranged S3 reader) and the
-`Sink` (a directory or the bucket); everything else runs here.
+The CLI and the task differ only in the `Input` (inputs.py: a local file or a ranged S3 reader)
+and the `Sink` (sinks.py: a directory or the bucket); everything else runs here.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 from thumbnailer import colour, geometry, manifest, render
-from thumbnailer.extract import Picked, frame_at
+from thumbnailer.extract import Picked, Prefetch, frame_at
 from thumbnailer.logs import StageTimer
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options
@@ -34,15 +33,31 @@ class Sink(Protocol):
     ) -> str: ...
 
 
-@dataclass
-class Input:
-    """A readable source: `open` gives a seekable binary file; `prefetch` and `io_stats` are optional."""
+class Input(Protocol):
+    """A readable source (inputs.LocalInput, inputs.S3Input): opened once, described in the manifest."""
 
-    open: Callable[[], AbstractContextManager[IO[bytes]]]
-    description: dict[str, Any]  # identity for the manifest: uri, bucket, key, version_id, etag, size...
-    output_metadata: dict[str, str] = field(default_factory=dict)  # stamped on every output
-    prefetch: Callable[[Sequence[tuple[int, int]]], None] | None = None
-    io_stats: Callable[[], dict[str, Any]] = dict
+    @property
+    def description(self) -> dict[str, Any]:
+        """Identity for the manifest: uri, bucket, key, version_id, etag, size... or path."""
+        ...
+
+    @property
+    def output_metadata(self) -> dict[str, str]:
+        """Stamped on every output."""
+        ...
+
+    @property
+    def prefetch(self) -> Prefetch | None:
+        """Fetches byte ranges ahead of decoding, where reads cost requests; None for a local file."""
+        ...
+
+    def open(self) -> AbstractContextManager[IO[bytes]]:
+        """A seekable binary file over the source."""
+        ...
+
+    def io_stats(self) -> dict[str, Any]:
+        """What reading cost (requests, bytes), for the manifest."""
+        ...
 
 
 def run(source: Input, options: Options, names: OutputNames, sink: Sink, timer: StageTimer) -> dict[str, Any]:

@@ -6,11 +6,14 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import IO, Any
+from typing import IO
 
 import av
+from av.container import InputContainer
+from av.rational import AVRational
+from av.video.stream import VideoStream
 
-from thumbnailer.errors import UnusableVideo
+from thumbnailer.errors import UnusableVideoError
 from thumbnailer.geometry import Orientation, displayed_size, orientation_from_matrix, sar_or_square
 
 AV_TIME_BASE = 1_000_000
@@ -42,13 +45,13 @@ class SourceInfo:
 class Video:
     """An opened container, its chosen video stream, and what is known about it."""
 
-    container: Any  # av.container.InputContainer (untyped library)
-    stream: Any  # av.video.stream.VideoStream
+    container: InputContainer
+    stream: VideoStream
     info: SourceInfo
 
     @property
     def time_base(self) -> Fraction:
-        return Fraction(self.stream.time_base)
+        return _fraction(self.stream.time_base)
 
     def seconds(self, pts: int) -> float:
         """A pts of the stream as seconds on the presentation timeline."""
@@ -71,11 +74,13 @@ class Video:
 
 @contextlib.contextmanager
 def open_video(fileobj: IO[bytes] | str) -> Iterator[Video]:
-    """Open `fileobj`, pick its video stream, or raise UnusableVideo naming the reason."""
+    """Open `fileobj`, pick its video stream, or raise UnusableVideoError naming the reason."""
     try:
         container = av.open(fileobj, mode="r")
     except av.error.FFmpegError as error:
-        raise UnusableVideo(f"not a readable video container: {error.strerror}", "not_a_video") from error
+        raise UnusableVideoError(
+            f"not a readable video container: {error.strerror}", "not_a_video"
+        ) from error
     try:
         stream = _main_video_stream(container)
         stream.thread_type = "AUTO"  # frame and slice threads: decoding scales with the cores
@@ -88,26 +93,26 @@ def open_video(fileobj: IO[bytes] | str) -> Iterator[Video]:
         container.close()
 
 
-def _main_video_stream(container: Any) -> Any:
+def _main_video_stream(container: InputContainer) -> VideoStream:
     # Cover art is a "video" stream of one picture with the attached_pic disposition: not the video.
     candidates = [
         s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)
     ]
     if not candidates:
-        raise UnusableVideo("the file has no video stream", "no_video_stream")
+        raise UnusableVideoError("the file has no video stream", "no_video_stream")
     return max(candidates, key=lambda s: (s.frames or 0, (s.codec_context.width or 0)))
 
 
-def _describe(container: Any, stream: Any) -> SourceInfo:
+def _describe(container: InputContainer, stream: VideoStream) -> SourceInfo:
     ctx = stream.codec_context
     width, height = int(ctx.width or 0), int(ctx.height or 0)
     if width <= 0 or height <= 0:
-        raise UnusableVideo(
+        raise UnusableVideoError(
             "the video stream has no picture size (no decodable frames)", "no_decodable_frames"
         )
     matrix = ctx.coded_side_data.get("display_matrix") if hasattr(ctx, "coded_side_data") else None
     orientation = orientation_from_matrix(matrix)
-    sar = sar_or_square(Fraction(stream.sample_aspect_ratio) if stream.sample_aspect_ratio else None)
+    sar = sar_or_square(_fraction(stream.sample_aspect_ratio) if stream.sample_aspect_ratio else None)
     shown = displayed_size(width, height, sar, orientation)
     format_name = str(container.format.name)
     # MP4/MOV timestamps are already on the movie timeline (edit lists applied, an empty edit
@@ -130,7 +135,7 @@ def _describe(container: Any, stream: Any) -> SourceInfo:
     return info
 
 
-def _duration(container: Any, stream: Any, info: SourceInfo) -> float | None:
+def _duration(container: InputContainer, stream: VideoStream, info: SourceInfo) -> float | None:
     """Presentation length in seconds, cross-checked against the sample index."""
     claimed: float | None = None
     if container.duration:
@@ -151,3 +156,8 @@ def _duration(container: Any, stream: Any, info: SourceInfo) -> float | None:
         )
         return indexed
     return claimed
+
+
+def _fraction(rational: AVRational) -> Fraction:
+    """PyAV's rational as a Fraction (its stubs do not declare it a numbers.Rational)."""
+    return Fraction(rational.numerator, rational.denominator)

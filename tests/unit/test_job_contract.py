@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes import S3Event
 
 from tests.conftest import REPO_ROOT
 from thumbnail_launcher.jobs import parse_event
-from thumbnailer.task import Job as WorkerJob
+from thumbnailer.jobs import Job as WorkerJob
 
 # S3 notifications; task-*.json are the recovery function's ECS events.
 EVENTS = sorted(p for p in (REPO_ROOT / "src" / "events").glob("*.json") if not p.name.startswith("task-"))

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from local_stack.emulator import Emulator, running_emulator
+from local_stack.emulator import Emulator, environment, running_emulator
+from tests.unit.worker.fault_proxy import FaultProxy, serving
+from thumbnailer import aws
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +57,23 @@ def big_videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         repeat_to_size(segment, path, min_bytes=100 * 10**6, faststart=place == "fast")
         assert moov_first(path) == (place == "fast")
     return made
+
+
+# --- S3 I/O: the worker's client behind a recording, fault-injecting proxy ---------------------------
+@pytest.fixture
+def fault_proxy(worker_emulator: Emulator) -> Iterator[FaultProxy]:
+    """A proxy in front of the emulator: what crossed the wire, and faults on the next GETs."""
+    with serving(worker_emulator.endpoint_url) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def proxied_s3(fault_proxy: FaultProxy, worker_emulator: Emulator) -> Iterator[Any]:
+    """The worker's own cached client (its real retry config) pointed at the proxy by environment."""
+    variables = {**worker_emulator.environment, "AWS_ENDPOINT_URL": fault_proxy.endpoint_url}
+    with environment(variables):
+        aws.s3_client.cache_clear()
+        try:
+            yield aws.s3_client()
+        finally:
+            aws.s3_client.cache_clear()

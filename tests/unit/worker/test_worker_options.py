@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from thumbnailer.errors import EXIT_INVALID_OPTIONS, InvalidOptions
+from thumbnailer.errors import EXIT_INVALID_OPTIONS, InvalidOptionsError
 from thumbnailer.options import (
     AUTO,
     Options,
@@ -43,7 +43,7 @@ def test_valid_time_specs(raw: str, expected: TimeSpec) -> None:
     ],
 )
 def test_invalid_time_specs_name_the_value(raw: str) -> None:
-    with pytest.raises(InvalidOptions) as caught:
+    with pytest.raises(InvalidOptionsError) as caught:
         parse_time_spec(raw, "metadata thumbnail-at")
     assert repr(raw) in caught.value.message
     assert "metadata thumbnail-at" in caught.value.message
@@ -55,10 +55,10 @@ def test_widths_are_sorted_deduplicated_and_bounded() -> None:
     assert parse_widths("") == ()
     # "²" and "٣" pass str.isdigit() but are not whole pixels written in ASCII.
     for bad in ("0", "-5", "abc", "99999", "1.5", "²", "٣٢٠", "+320", "9" * 5000):
-        with pytest.raises(InvalidOptions) as caught:
+        with pytest.raises(InvalidOptionsError) as caught:
             parse_widths(bad)
         assert repr(bad) in caught.value.message
-    with pytest.raises(InvalidOptions, match="at most"):
+    with pytest.raises(InvalidOptionsError, match="at most"):
         parse_widths(",".join(str(w) for w in range(100, 1100, 100)))
 
 
@@ -73,8 +73,8 @@ def test_layers_environment_then_metadata() -> None:
 
 
 def test_bad_metadata_names_key_and_value() -> None:
-    with pytest.raises(InvalidOptions) as caught:
+    with pytest.raises(InvalidOptionsError) as caught:
         with_metadata(Options(), {"thumbnail-format": "gif"})
     assert "metadata thumbnail-format" in caught.value.message and "'gif'" in caught.value.message
-    with pytest.raises(InvalidOptions, match="setting THUMBNAIL_WIDTHS"):
+    with pytest.raises(InvalidOptionsError, match="setting THUMBNAIL_WIDTHS"):
         from_environment({"THUMBNAIL_WIDTHS": "wide"})

@@ -14,11 +14,11 @@ from PIL import Image
 
 from tests.unit.worker.synthetic import Clip, read_barcode
 from thumbnailer.__main__ import main as cli_main
-from thumbnailer.adapters import source_metadata
-from thumbnailer.errors import InvalidOptions
+from thumbnailer.errors import InvalidOptionsError
+from thumbnailer.inputs import source_metadata
 from thumbnailer.naming import OutputNames
 from thumbnailer.render import render
-from thumbnailer.s3io import SourceObject
+from thumbnailer.s3_fetcher import SourceObject
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -34,7 +34,7 @@ def test_names_follow_the_contract() -> None:
         "thumbnails/with space+plus é.mp4.json"
     )
     for bad in ("videos/", "videos/dir/"):
-        with pytest.raises(InvalidOptions):
+        with pytest.raises(InvalidOptionsError):
             OutputNames.for_key(bad, "videos/", "thumbnails/")
 
 
@@ -44,9 +44,9 @@ def test_a_key_whose_outputs_s3_would_refuse_is_invalid() -> None:
     names = OutputNames.for_key(fits, "videos/", "thumbnails/")
     assert len(names.manifest().encode()) == 1020
     assert len(names.thumbnail("webp", 64).encode()) == 1024
-    with pytest.raises(InvalidOptions, match="1024 bytes"):
+    with pytest.raises(InvalidOptionsError, match="1024 bytes"):
         names.thumbnail("webp", 320)  # 1025 bytes
-    with pytest.raises(InvalidOptions, match="1024 bytes"):
+    with pytest.raises(InvalidOptionsError, match="1024 bytes"):
         OutputNames.for_key("videos/" + "a" * 1013 + ".mp4", "videos/", "thumbnails/")
 
 

@@ -1,4 +1,4 @@
-"""Run one job and classify its outcome into an exit code (shared by the task and the CLI)."""
+"""Run one job and turn its outcome into an exit code and, where one belongs, an error manifest."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from thumbnailer import pipeline
-from thumbnailer.errors import EXIT_OK, EXIT_UNEXPECTED, EXIT_UNUSABLE_VIDEO, WorkerError
+from thumbnailer.errors import EXIT_OK, EXIT_UNEXPECTED, WorkerError
 from thumbnailer.logs import StageTimer
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options
-from thumbnailer.s3io import SourceChanged, SourceNotFound, SourceUnreadable
 
 
 def execute(
@@ -33,15 +32,11 @@ def execute(
         source, options = prepare()
         document = pipeline.run(source, options, names, sink, timer)
     except WorkerError as error:
+        if not error.writes_manifest:
+            # A newer version is on its way (its own event and task): leave its outputs to it.
+            logger.warning("no thumbnail, no manifest", reason=error.reason, error=error.message)
+            return error.exit_code, None
         code, reason, message = error.exit_code, error.reason, error.message
-    except SourceChanged as error:
-        # A newer version is on its way (its own event and task): leave its outputs to it.
-        logger.warning("source changed while being read", reason="source_changed", error=str(error))
-        return EXIT_UNEXPECTED, None
-    except SourceNotFound as error:
-        code, reason, message = EXIT_UNUSABLE_VIDEO, "source_not_found", str(error)
-    except SourceUnreadable as error:
-        code, reason, message = EXIT_UNEXPECTED, "source_unreadable", str(error)
     except Exception as error:
         logger.exception("unexpected failure")
         code, reason, message = EXIT_UNEXPECTED, "internal_error", f"{type(error).__name__}: {error}"

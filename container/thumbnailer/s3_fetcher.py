@@ -1,0 +1,171 @@
+"""HEAD the source, then GET byte ranges of exactly that version: checked, retried and counted.
+
+Every GET is pinned to the object HEAD saw (VersionId and If-Match), so an overwrite during the
+read fails loudly instead of mixing bytes of two objects.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    IncompleteReadError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+
+from thumbnailer.aws import s3_client
+from thumbnailer.errors import S3ReadError, SourceChangedError
+from thumbnailer.logs import service_name
+from thumbnailer.s3_errors import raise_classified
+
+if TYPE_CHECKING:  # the stubs are a dev dependency, absent from the image
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
+
+# A Powertools child of the worker logger: JSON lines with its keys (correlation id), not plain text.
+logger = Logger(service=service_name(), child=True)
+
+# botocore retries the request itself; a body cut off mid-stream is ours to retry.
+BODY_READ_ATTEMPTS = 4
+BODY_RETRY_BACKOFF_SECONDS = 0.2
+_TRANSIENT_BODY_ERRORS = (
+    ResponseStreamingError,
+    IncompleteReadError,
+    ReadTimeoutError,
+    ConnectionClosedError,
+)
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    """What HEAD says about the source; every GET is pinned to it."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    size: int
+    etag: str | None  # as S3 returns it, quoted: usable in If-Match as is
+    content_type: str | None
+    metadata: dict[str, str]  # S3 user metadata: keys lower-case, without x-amz-meta-
+
+    @property
+    def uri(self) -> str:
+        version = f"?versionId={self.version_id}" if self.version_id else ""
+        return f"s3://{self.bucket}/{self.key}{version}"
+
+
+@dataclass
+class ReadStats:
+    """What a fetcher moved: GETs issued, body bytes received, the byte ranges [start, end) asked."""
+
+    requests: int = 0
+    bytes_read: int = 0
+    ranges: list[tuple[int, int]] = field(default_factory=list)
+    retries: int = 0  # botocore's request retries plus our body-read retries
+
+
+def head_source(
+    bucket: str, key: str, version_id: str | None = None, client: S3Client | None = None
+) -> SourceObject:
+    """HEAD the source: its size (so seeking to the end costs no request), ETag, version and metadata."""
+    s3 = client or s3_client()
+    params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version_id:
+        params["VersionId"] = version_id
+    try:
+        head = s3.head_object(**params)
+    except ClientError as error:
+        raise_classified(error, bucket, key, version_id)
+    return SourceObject(
+        bucket=bucket,
+        key=key,
+        # Pin to the version HEAD saw even when none was asked for (versioned bucket).
+        version_id=head.get("VersionId") or version_id,
+        size=int(head["ContentLength"]),
+        etag=head.get("ETag"),
+        content_type=head.get("ContentType"),
+        metadata={name.lower(): value for name, value in head.get("Metadata", {}).items()},
+    )
+
+
+class RangeFetcher:
+    """Ranged GETs of one pinned source; safe to call from several threads at once."""
+
+    def __init__(self, source: SourceObject, client: S3Client | None = None) -> None:
+        self.source = source
+        self.stats = ReadStats()
+        self._client = client or s3_client()
+        self._lock = threading.Lock()  # guards stats
+
+    def get(self, start: int, end: int) -> bytes:
+        """One ranged GET of [start, end), its body read with bounded retries."""
+        params = self._params(start, end)
+        failure: Exception | None = None
+        for attempt in range(1, BODY_READ_ATTEMPTS + 1):
+            response = self._request(params)
+            try:
+                body = response["Body"].read()
+            except _TRANSIENT_BODY_ERRORS as error:
+                failure = error
+                self._note_retry(start, end, attempt, error)
+                continue
+            finally:
+                response["Body"].close()
+            self._check_response(response.get("ContentRange"), start, end, len(body))
+            with self._lock:
+                self.stats.bytes_read += len(body)
+                self.stats.ranges.append((start, end))
+            return body
+        raise S3ReadError(
+            f"{self.source.uri}: bytes {start}-{end - 1} could not be read "
+            f"in {BODY_READ_ATTEMPTS} attempts: {failure}"
+        )
+
+    def _params(self, start: int, end: int) -> dict[str, Any]:
+        source = self.source
+        params: dict[str, Any] = {
+            "Bucket": source.bucket,
+            "Key": source.key,
+            "Range": f"bytes={start}-{end - 1}",
+        }
+        if source.version_id:
+            params["VersionId"] = source.version_id
+        # Also with a version id: the "null" version of an unversioned key can be overwritten in place.
+        if source.etag:
+            params["IfMatch"] = source.etag
+        return params
+
+    def _request(self, params: dict[str, Any]) -> GetObjectOutputTypeDef:
+        """The GET itself (botocore retries it); S3's errors on the source classified."""
+        try:
+            response = self._client.get_object(**params)
+        except ClientError as error:
+            raise_classified(error, self.source.bucket, self.source.key, self.source.version_id)
+        with self._lock:
+            self.stats.requests += 1
+            self.stats.retries += int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+        return response
+
+    def _note_retry(self, start: int, end: int, attempt: int, error: Exception) -> None:
+        logger.warning(
+            "reading %s bytes %d-%d failed (attempt %d): %s", self.source.uri, start, end - 1, attempt, error
+        )
+        with self._lock:
+            self.stats.retries += 1
+        time.sleep(BODY_RETRY_BACKOFF_SECONDS * attempt)
+
+    def _check_response(self, content_range: str | None, start: int, end: int, received: int) -> None:
+        expected = f"bytes {start}-{end - 1}/{self.source.size}"
+        if content_range != expected or received != end - start:
+            # Without a version or ETag to pin to, a new size is the only sign of an overwrite.
+            raise SourceChangedError(
+                f"{self.source.uri}: asked for {expected}, got Content-Range {content_range!r} "
+                f"with {received} bytes: the object changed or the server ignored the range"
+            )
