@@ -87,7 +87,7 @@ def _describe(source: SourceObject, job: Mapping[str, Any] | None) -> dict[str, 
         "etag": source.etag,
         "size": source.size,
     }
-    for name in ("request_id", "event_time"):
+    for name in ("request_id", "event_time", "attempt", "origin"):
         if job and job.get(name) is not None:
             description[name] = job[name]
     return description

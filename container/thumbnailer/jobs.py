@@ -23,6 +23,10 @@ class Job:
     size: int | None = None
     event_time: str | None = None
     request_id: str | None = None
+    # Which task of the job this is (1, then the recovery function's retries) and where the job
+    # chain began (event, sweep:<date>, replay:<message id>).
+    attempt: int = 1
+    origin: str = "event"
 
     @classmethod
     def parse(cls, raw: str | None) -> Job:
@@ -37,6 +41,8 @@ class Job:
             size=data.get("size"),
             event_time=data.get("event_time"),
             request_id=data.get("request_id"),
+            attempt=data.get("attempt", 1),
+            origin=data.get("origin", "event"),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -62,7 +68,11 @@ def _check_fields(data: dict[str, Any]) -> None:
     for name in _OPTIONAL_STRINGS:
         if data.get(name) is not None and not isinstance(data[name], str):
             raise InvalidOptionsError(f"THUMBNAIL_JOB {name} must be a string or null")
-    size = data.get("size")
+    size, attempt, origin = data.get("size"), data.get("attempt", 1), data.get("origin", "event")
     # bool is an int in Python; JSON true is not a size.
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
         raise InvalidOptionsError(f"THUMBNAIL_JOB size {size!r} must be a non-negative integer or null")
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
+        raise InvalidOptionsError(f"THUMBNAIL_JOB attempt {attempt!r} must be a positive integer")
+    if not isinstance(origin, str) or not origin:
+        raise InvalidOptionsError("THUMBNAIL_JOB origin must be a non-empty string")

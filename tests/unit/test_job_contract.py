@@ -43,3 +43,30 @@ def test_the_sample_events_launch_some_jobs() -> None:
     ]
     assert len(launched) >= 5
     assert {"bucket", "key"} <= _contract_fields()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "videos/a.mp4",
+        "videos/Trips 2024/Été à Paris/clip + extra 100% 日本.mp4",
+        "videos/x/y/z.MP4",
+        "other/b.mp4",
+    ],
+)
+def test_the_recovery_function_writes_error_manifests_where_the_worker_writes_manifests(key: str) -> None:
+    """The recovery function has no worker code: its manifest key must be the worker's."""
+    from thumbnail_launcher.naming import manifest_key
+    from thumbnailer.naming import OutputNames
+
+    assert (
+        manifest_key(key, "videos/", "thumbnails/")
+        == OutputNames.for_key(key, "videos/", "thumbnails/").manifest()
+    )
+
+
+def test_a_retry_or_a_sweep_job_parses_in_the_worker_with_its_attempt_and_origin() -> None:
+    event = json.loads((REPO_ROOT / "src" / "events" / "put.json").read_text())
+    (job,) = parse_event(S3Event(event), video_prefix="videos/", video_suffix=".mp4").jobs
+    for later in (job.next_attempt().next_attempt(), job.relaunched("sweep:2026-11-27")):
+        assert WorkerJob.parse(later.to_json()).as_dict() == json.loads(later.to_json())
