@@ -8,6 +8,9 @@ EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_INVALID_OPTIONS = 2
 EXIT_UNUSABLE_VIDEO = 3
+# The task's own ends (task_lifetime.py): as `timeout(1)` and as 128 + SIGTERM.
+EXIT_DEADLINE = 124
+EXIT_TERMINATED = 143
 
 
 class WorkerError(Exception):
@@ -74,3 +77,15 @@ class S3ReadError(WorkerError):
 
     exit_code = EXIT_UNEXPECTED
     reason = "s3_read_failed"
+
+
+class SupersededError(WorkerError):
+    """A newer version of the video (or its deletion) came while this one was processed.
+
+    Nothing is written and the job ends well: the newer version's own task writes its outputs,
+    and an older version's must never overwrite them.
+    """
+
+    exit_code = EXIT_OK
+    reason = "superseded"
+    writes_manifest = False

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
+from thumbnailer.errors import SourceNotFoundError, SupersededError
 from thumbnailer.extract import Prefetch
-from thumbnailer.s3_fetcher import SourceObject
+from thumbnailer.s3_fetcher import SourceObject, head_source
 from thumbnailer.s3_reader import RangedS3Reader
 
 # The read-ahead of FFmpeg's 32 KiB reads (the moov box, the probe's first packets). The frame's
@@ -38,6 +39,9 @@ class LocalInput:
 
     def io_stats(self) -> dict[str, Any]:
         return {}
+
+    def check_current(self) -> None:
+        """A local file is read as it is now."""
 
 
 class S3Input:
@@ -70,6 +74,27 @@ class S3Input:
             "retries": sum(r.stats.retries for r in readers),
             "object_size": self.source.size,
         }
+
+    def check_current(self) -> None:
+        """HEAD without a version id: the key's current version must still be the one read.
+
+        Two uploads of one key start two jobs; without this, the one finishing last would write
+        last, an older version's thumbnails over a newer one's (the sweep catches what races past).
+        """
+        source = self.source
+        try:
+            current = head_source(source.bucket, source.key)
+        except SourceNotFoundError:
+            raise SupersededError(f"{source.uri} was deleted while it was processed") from None
+        same = (
+            current.version_id == source.version_id
+            if source.version_id
+            else (current.etag or "").strip('"') == (source.etag or "").strip('"')
+        )
+        if not same:
+            raise SupersededError(
+                f"{source.uri} is no longer the current version (now {current.version_id or current.etag})"
+            )
 
     def _prefetch(self, ranges: Sequence[tuple[int, int]]) -> None:
         # Into the reader open now (the pipeline opens one at a time).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import sys
@@ -69,3 +70,17 @@ class StageTimer:
         elapsed = round((time.perf_counter() - started) * 1000, 1)
         self.timings_ms[name] = round(self.timings_ms.get(name, 0.0) + elapsed, 1)
         return elapsed
+
+
+def count_metric(name: str, namespace: str = "ThumbnailCreator") -> None:
+    """One CloudWatch metric as an EMF line on stderr (CloudWatch extracts it from the task's log).
+
+    stderr, not stdout: the CLI prints the manifest on stdout.
+    """
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    metrics = Metrics(namespace=namespace, service=service_name())
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    print(json.dumps(metrics.serialize_metric_set()), file=sys.stderr, flush=True)
+    metrics.clear_metrics()

@@ -51,6 +51,8 @@ def execute(
         return EXIT_OK, document
     logger.error("no thumbnail", exit_code=code, reason=reason, error=message)
     try:
+        if source is not None:
+            source.check_current()  # an older version's error must not hide a newer one's thumbnail
         failure = pipeline.write_failure(
             sink,
             names,
@@ -61,6 +63,9 @@ def execute(
             message=message,
             options=options,
         )
+    except WorkerError as superseded:
+        logger.warning("no error manifest", reason=superseded.reason, error=superseded.message)
+        return superseded.exit_code, None
     except Exception:
         logger.exception("the error manifest could not be written")
         return code, None

@@ -59,6 +59,10 @@ class Input(Protocol):
         """What reading cost (requests, bytes), for the manifest."""
         ...
 
+    def check_current(self) -> None:
+        """Raise SupersededError when the source is no longer the current version of its name."""
+        ...
+
 
 def run(source: Input, options: Options, names: OutputNames, sink: Sink, timer: StageTimer) -> dict[str, Any]:
     """Make and write the thumbnails, then the manifest (last: its presence means all is written)."""
@@ -78,6 +82,7 @@ def run(source: Input, options: Options, names: OutputNames, sink: Sink, timer: 
     with timer.stage("encode"):
         rendered = render.render(picture, options.format, options.widths)
     metadata = {**source.output_metadata, "thumbnail-time": f"{picked.time:.6f}"}
+    source.check_current()  # the last moment before anything is written
     listed = []
     with timer.stage("upload"):
         for output in rendered:

@@ -6,9 +6,9 @@ import os
 import sys
 from collections.abc import Mapping
 
-from thumbnailer.errors import EXIT_INVALID_OPTIONS, InvalidOptionsError
+from thumbnailer.errors import EXIT_INVALID_OPTIONS, EXIT_OK, InvalidOptionsError
 from thumbnailer.inputs import S3Input
-from thumbnailer.logs import get_logger
+from thumbnailer.logs import count_metric, get_logger
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options, with_metadata
 from thumbnailer.outcome import execute
@@ -16,6 +16,7 @@ from thumbnailer.pipeline import Input
 from thumbnailer.s3_fetcher import head_source
 from thumbnailer.settings import Settings
 from thumbnailer.sinks import BucketSink
+from thumbnailer.task_lifetime import bounded, deadline_seconds
 
 
 def main(env: Mapping[str, str] = os.environ) -> int:
@@ -24,6 +25,7 @@ def main(env: Mapping[str, str] = os.environ) -> int:
         settings = Settings.from_environment(env)
         job = settings.job
         names = OutputNames.for_key(job.key, settings.video_prefix, settings.output_prefix)
+        deadline = deadline_seconds(env)
     except InvalidOptionsError as error:
         # Without a valid job there is no place for an error manifest: the log says why.
         logger.error("invalid task settings", exit_code=EXIT_INVALID_OPTIONS, error=error.message)
@@ -40,11 +42,19 @@ def main(env: Mapping[str, str] = os.environ) -> int:
             logger.warning(
                 "the object changed since its event; reading the current one", head_etag=source.etag
             )
-        return S3Input(source, job.as_dict()), with_metadata(settings.defaults, source.metadata)
+        source_input = S3Input(source, job.as_dict())
+        try:
+            return source_input, with_metadata(settings.defaults, source.metadata)
+        except InvalidOptionsError:
+            source_input.check_current()  # an older version's bad metadata is no longer anyone's concern
+            raise
 
-    code, _ = execute(
-        prepare, names, BucketSink(job.bucket, settings.output_prefix), logger, {"job": job.as_dict()}
-    )
+    with bounded(logger, deadline):
+        code, document = execute(
+            prepare, names, BucketSink(job.bucket, settings.output_prefix), logger, {"job": job.as_dict()}
+        )
+    if code == EXIT_OK and document is None:
+        count_metric("Superseded")
     return code
 
 

@@ -689,3 +689,22 @@ def test_a_spot_interruption_stops_the_worker_before_fargate_kills_it(
     """Fargate Spot sends SIGTERM two minutes before it stops the task; the worker exits 143 at once."""
     (container,) = task_definition["ContainerDefinitions"]
     assert container["StopTimeout"] < 120
+
+
+def test_the_scratch_volume_is_writable_by_the_images_non_root_user(task_definition: dict[str, Any]) -> None:
+    """Fargate's bind mount is root's, 0755, unless the image declares the path a VOLUME (then the
+    image's directory and its mode are copied in): the Dockerfile and the task definition must agree."""
+    dockerfile = (REPO_ROOT / "container" / "Dockerfile").read_text(encoding="utf-8")
+    final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
+    (container,) = task_definition["ContainerDefinitions"]
+    assert container["ReadonlyRootFilesystem"] is True
+    mounts = [m["ContainerPath"] for m in container["MountPoints"] if m.get("ReadOnly") is False]
+    volumes = set(re.findall(r'^VOLUME \["([^"]+)"\]', final_stage, flags=re.MULTILINE))
+    assert mounts and set(mounts) <= volumes
+    user = re.findall(r"^USER (\S+)", final_stage, flags=re.MULTILINE)
+    assert user and user[-1] not in {"root", "0"}
+    for path in mounts:
+        # World-writable with the sticky bit, set before USER drops root.
+        chmod = final_stage.index(f"chmod 1777 {path}")
+        assert chmod < final_stage.index(f"USER {user[-1]}")
+    assert "TMPDIR=/tmp" in final_stage and "/tmp" in mounts

@@ -118,12 +118,32 @@ def test_metadata_overrides_the_defaults(s3: Any, bucket: str, clips: dict[str, 
     assert manifest["options"] == {"at": "50%", "format": "webp", "widths": [48, 96]}
 
 
-def test_the_job_version_is_read_even_after_an_overwrite(s3: Any, bucket: str, clips: dict[str, Any]) -> None:
+def test_an_older_version_finishing_last_writes_nothing_over_the_newer_one(
+    s3: Any, bucket: str, clips: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two uploads of one key, two jobs: whichever finishes last, the newer version's thumbnail stays."""
     first = _upload(s3, bucket, clips["moov_end"].path)
-    _upload(s3, bucket, clips["black_intro"].path)  # a newer version at the same key
+    second = _upload(s3, bucket, clips["black_intro"].path)  # a newer version at the same key
+    assert task.main(_job_env(bucket, second, THUMBNAIL_AT="2", THUMBNAIL_FORMAT="png")) == 0
+    newer = s3.get_object(Bucket=bucket, Key=f"{STEM}.png")["Body"].read()
+    capsys.readouterr()
     assert task.main(_job_env(bucket, first, THUMBNAIL_AT="2", THUMBNAIL_FORMAT="png")) == 0
-    body = s3.get_object(Bucket=bucket, Key=f"{STEM}.png")["Body"].read()
-    assert read_barcode(Image.open(io.BytesIO(body))) == 60
+    assert s3.get_object(Bucket=bucket, Key=f"{STEM}.png")["Body"].read() == newer
+    assert _manifest(s3, bucket)["input"]["version_id"] == second["version_id"]
+    # Counted: an EMF line CloudWatch turns into the Superseded metric.
+    metric_lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if '"_aws"' in line]
+    assert [line["Superseded"] for line in metric_lines] == [[1.0]]
+
+
+def test_an_older_versions_error_does_not_replace_the_newer_versions_manifest(
+    s3: Any, bucket: str, clips: dict[str, Any]
+) -> None:
+    first = _upload(s3, bucket, clips["moov_end"].path, metadata={"thumbnail-at": "-5"})
+    second = _upload(s3, bucket, clips["black_intro"].path)
+    assert task.main(_job_env(bucket, second, THUMBNAIL_AT="2")) == 0
+    assert task.main(_job_env(bucket, first)) == 0
+    manifest = _manifest(s3, bucket)
+    assert manifest["status"] == "ok" and manifest["input"]["version_id"] == second["version_id"]
 
 
 def test_invalid_metadata_exits_2_with_an_error_manifest_only(
