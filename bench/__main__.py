@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from bench import report
+from bench.plan import METHODS, POSITIONS, Plan, run_plan
 from bench.range_server import Link
-from bench.runner import METHODS, POSITIONS, Plan, run_plan
 from bench.videos import ensure_videos
 
 ROOT = Path(__file__).resolve().parent.parent

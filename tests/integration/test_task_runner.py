@@ -1,4 +1,4 @@
-"""The local Fargate (local_stack/runner.py) against the emulator: what happens to running workers."""
+"""The local Fargate (local_stack/task_runner.py) against the emulator: what happens to running workers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from local_stack.emulator import Emulator, running_emulator
-from local_stack.runner import TaskRunner
+from local_stack.task_runner import TaskRunner
 
 
 @pytest.fixture(scope="module")
