@@ -82,7 +82,7 @@ scan: $(SCAN_STAMP) cfn-lint
 	$(SCAN_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml -f .aws-sam/transformed.json
 
 unit: $(ROOTS)
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest tests/unit -m "not heavy"
 
 integration: $(ROOTS)
 	$(PY) -m pytest tests/integration
