@@ -14,6 +14,7 @@ PYTHON_BOOT ?= $(shell ( v=$$(pyenv versions --bare 2>/dev/null | grep -E '^$(PY
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+ROOTS := $(VENV)/.import-roots
 SCAN_VENV := .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed
 # The venv's bin first: `sam build` looks for python3.12 on PATH.
@@ -37,11 +38,14 @@ $(STAMP): requirements-dev.txt
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	@# The worker package and the launcher modules importable from anywhere in the venv.
-	$(PY) -c 'import site, pathlib; pathlib.Path(site.getsitepackages()[0], "thumbnail_creator.pth").write_text("\n".join(["$(CURDIR)", "$(CURDIR)/container", "$(CURDIR)/src/launcher"]) + "\n")'
 	@touch $@
 
-venv: $(STAMP)
+# The import roots (pyproject.toml, [tool.mypy] mypy_path) importable from anywhere in the venv.
+$(ROOTS): pyproject.toml $(STAMP)
+	$(PY) -m devkit.import_roots
+	@touch $@
+
+venv: $(ROOTS)
 
 $(SCAN_STAMP): requirements-scan.txt
 	@test -x $(SCAN_VENV)/bin/python || $(PYTHON_BOOT) -m venv $(SCAN_VENV)
@@ -49,38 +53,38 @@ $(SCAN_STAMP): requirements-scan.txt
 	$(SCAN_VENV)/bin/python -m pip install --quiet -r requirements-scan.txt
 	@touch $@
 
-lint: $(STAMP)
+lint: $(ROOTS)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: $(STAMP)
+format: $(ROOTS)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-typecheck: $(STAMP)
+typecheck: $(ROOTS)
 	$(VENV)/bin/mypy
 
 # cfn-lint on the SAM source and on the transformed template: only the second sees
 # circular dependencies between the bucket, its notification and the function.
-cfn-lint: $(STAMP)
+cfn-lint: $(ROOTS)
 	$(VENV)/bin/cfn-lint template.yaml
 	@mkdir -p .aws-sam
 	$(PY) -m local_stack.template transform template.yaml > .aws-sam/transformed.json
 	$(VENV)/bin/cfn-lint .aws-sam/transformed.json
 
-sam-validate: $(STAMP)
+sam-validate: $(ROOTS)
 	$(VENV)/bin/sam validate --lint --region $(REGION)
 
-sam-build: $(STAMP)
+sam-build: $(ROOTS)
 	$(VENV)/bin/sam build --region $(REGION)
 
 scan: $(SCAN_STAMP) cfn-lint
 	$(SCAN_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml -f .aws-sam/transformed.json
 
-unit: $(STAMP)
-	$(PY) -m pytest tests/unit
+unit: $(ROOTS)
+	$(PY) -m pytest tests/unit -m "not heavy"
 
-integration: $(STAMP)
+integration: $(ROOTS)
 	$(PY) -m pytest tests/integration
 
 test: lint typecheck cfn-lint sam-validate sam-build scan
@@ -89,16 +93,16 @@ test: lint typecheck cfn-lint sam-validate sam-build scan
 VIDEO ?=
 KEY ?=
 META ?=
-demo: $(STAMP)
+demo: $(ROOTS)
 	$(PY) -m local_stack demo $(if $(VIDEO),--video "$(VIDEO)") $(if $(KEY),--key "$(KEY)") $(if $(META),--meta "$(META)") --out demo-output
 
-local-up: $(STAMP)
+local-up: $(ROOTS)
 	$(PY) -m local_stack up
 
-local-down: $(STAMP)
+local-down: $(ROOTS)
 	$(PY) -m local_stack down
 
-bench: $(STAMP)
+bench: $(ROOTS)
 	$(PY) -m bench
 
 # Needs a Docker engine with buildx and AWS credentials: not runnable offline.

@@ -15,11 +15,10 @@ import time
 from pathlib import Path
 
 from bench import report
+from bench.plan import METHODS, POSITIONS, Plan, run_plan
 from bench.range_server import Link
-from bench.runner import METHODS, POSITIONS, Plan, run_plan
 from bench.videos import ensure_videos
-
-ROOT = Path(__file__).resolve().parent.parent
+from devkit.paths import REPO_ROOT
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -56,11 +55,11 @@ def _stop(signum: int, frame: object) -> None:
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _stop)
     args = parse_args(argv)
-    quick_dir = ROOT / "bench" / "cache" / "quick"
+    quick_dir = REPO_ROOT / "bench" / "cache" / "quick"
     results = args.results or (
-        quick_dir / "latest.json" if args.quick else ROOT / "bench" / "results" / "latest.json"
+        quick_dir / "latest.json" if args.quick else REPO_ROOT / "bench" / "results" / "latest.json"
     )
-    docs = args.docs or (quick_dir if args.quick else ROOT / "docs")
+    docs = args.docs or (quick_dir if args.quick else REPO_ROOT / "docs")
     if args.render:
         saved = json.loads(results.read_text())
         report.write_all(saved["machine"], saved["cases"], results, docs)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
+
+from devkit.mp4_boxes import top_level_boxes
 
 
 @dataclass(frozen=True)
@@ -19,26 +20,6 @@ class Minimum:
     @property
     def total(self) -> int:
         return self.moov_bytes + self.gop_bytes
-
-
-def top_level_boxes(path: Path) -> list[tuple[str, int, int]]:
-    """(type, offset, size) of each top-level ISO BMFF box, read from the headers alone."""
-    boxes = []
-    file_size = path.stat().st_size
-    with path.open("rb") as handle:
-        offset = 0
-        while offset + 8 <= file_size:
-            handle.seek(offset)
-            size, kind = struct.unpack(">I4s", handle.read(8))
-            if size == 1:  # 64-bit size follows the type
-                (size,) = struct.unpack(">Q", handle.read(8))
-            elif size == 0:  # box runs to the end of the file
-                size = file_size - offset
-            if size < 8:
-                raise ValueError(f"{path}: corrupt box header at {offset}")
-            boxes.append((kind.decode("latin-1"), offset, size))
-            offset += size
-    return boxes
 
 
 def physical_minimum(path: Path, position_s: float) -> Minimum:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import requests
 
+from devkit.paths import REPO_ROOT
 from local_stack import demo
 from local_stack.stack import LocalStack
 
@@ -97,7 +98,7 @@ def up() -> int:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # outlives `make local-up`, and Ctrl-C in that shell
-                cwd=demo.REPO_ROOT,
+                cwd=REPO_ROOT,
             )
         print(f"starting the local stack (pid {process.pid}, log {SERVE_LOG}) ...", flush=True)
         deadline = time.monotonic() + START_TIMEOUT_S

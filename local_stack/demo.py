@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from devkit.paths import REPO_ROOT
 from local_stack.stack import LocalStack, Result, parse_metadata
 from local_stack.video import make_video
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = REPO_ROOT / ".local-stack"
 SAMPLE_VIDEO = STATE_DIR / "sample-v2-30s-720p.mp4"  # bump the version when make_video changes
 SAMPLE_KEY = "videos/sample/colour-drift 720p.mp4"

@@ -1,7 +1,7 @@
 """Deploy template.yaml into the emulator, then make the emulator honour what moto drops.
 
 The stack is created by CloudFormation from the SAM-transformed template. moto reports it
-complete but silently drops some properties (../shared/notes/moto-fidelity.md); each is checked
+complete but silently drops some properties (docs/emulator-gaps.md); each is checked
 here and re-applied with the plain APIs, from the template's own properties resolved by the
 same engine that created the stack. Nothing here names a resource by hand: a wiring mistake in
 template.yaml stays a mistake in the local stack.
@@ -22,12 +22,13 @@ from typing import Any
 
 from moto.core.utils import pascal_to_camelcase
 
+from devkit.environment import overlaid_environment
+from devkit.paths import REPO_ROOT
 from local_stack import moto_hooks, template
-from local_stack.emulator import Emulator, environment
+from local_stack.emulator import Emulator
 from local_stack.events import FunctionConfiguration
 
 LOG = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[1]
 LAUNCHER_FUNCTION = "LauncherFunction"
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 STACK_NAME = "thumbnail-creator"
@@ -109,7 +110,7 @@ def deploy(
     artifacts = f"local-stack-artifacts-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=artifacts)
     s3.put_object(Bucket=artifacts, Key="launcher.zip", Body=package_code(code_dir))
-    with environment(emulator.environment):  # the translator asks boto3 for the region
+    with overlaid_environment(emulator.environment):  # the translator asks boto3 for the region
         transformed = template.transform(
             sam_template, parameter_values=dict(parameters or {}), code_uri=f"s3://{artifacts}/launcher.zip"
         )
@@ -350,6 +351,9 @@ def task_definition_request(properties: Mapping[str, Any]) -> dict[str, Any]:
         for numeric in ("cpu", "memory", "memoryReservation"):
             if numeric in container:
                 container[numeric] = int(container[numeric])
+        # A Number parameter resolves to a number; CloudFormation passes environment values as strings.
+        for variable in container.get("environment", []):
+            variable["value"] = str(variable["value"])
     for text in ("cpu", "memory"):  # strings in the API
         if text in request:
             request[text] = str(request[text])

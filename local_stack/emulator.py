@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +12,8 @@ import boto3
 import botocore.config
 import requests
 from moto.server import ThreadedMotoServer
+
+# Until tests/unit/worker/test_s3io.py imports it from devkit (another branch is splitting that file).
 
 REGION = "us-east-1"
 
@@ -77,18 +78,3 @@ def running_emulator(host: str = "127.0.0.1", port: int = 0) -> Iterator[Emulato
         yield Emulator(endpoint_url=f"http://{bound_host}:{bound_port}")
     finally:
         server.stop()
-
-
-@contextmanager
-def environment(variables: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables for the duration of the block, then restore the old values."""
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

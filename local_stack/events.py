@@ -13,23 +13,21 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import os
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager, redirect_stdout
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from devkit.environment import exact_environment, process_basics
 from local_stack.emulator import Emulator
 
 LOG = logging.getLogger(__name__)
 RETRY_DELAY_S = 1  # AWS waits about a minute, then two; a second keeps tests quick
-_PROCESS_BASICS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
-_environment_lock = threading.Lock()  # os.environ is process-wide: one invocation at a time
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,6 @@ class PumpRecord:
 
 def runtime_environment(function: FunctionConfiguration, emulator: Emulator) -> dict[str, str]:
     """The environment a Lambda execution environment gives the function's process."""
-    basics = {name: os.environ[name] for name in _PROCESS_BASICS if name in os.environ}
     reserved = {
         "AWS_LAMBDA_FUNCTION_NAME": function.name,
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -94,21 +91,7 @@ def runtime_environment(function: FunctionConfiguration, emulator: Emulator) -> 
         **emulator.environment,  # the execution role's credentials and the region, locally
     }
     # The function's own variables last: exactly what the template resolved to, nothing else.
-    return {**basics, **reserved, **function.environment}
-
-
-@contextmanager
-def lambda_environment(variables: Mapping[str, str]) -> Iterator[None]:
-    """os.environ is exactly `variables` during the block (Lambda gives nothing else)."""
-    with _environment_lock:
-        saved = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(variables)
-        try:
-            yield
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+    return {**process_basics(), **reserved, **function.environment}
 
 
 def load_handler(handler: str) -> Callable[[Mapping[str, Any], Any], Any]:
@@ -163,7 +146,7 @@ class EventPump:
         self._log: IO[str] | None = None
 
     def start(self) -> EventPump:
-        with lambda_environment(self._env), ExitStack() as logs:
+        with exact_environment(self._env), ExitStack() as logs:
             if self._log_path is not None and self._function.handler.rpartition(".")[0] not in sys.modules:
                 # Lambda sends the function's stdout to CloudWatch Logs: here, to a file. Loggers
                 # (Powertools) bind the stream when the module is imported, at this cold start.
@@ -179,7 +162,7 @@ class EventPump:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=15)
-        with lambda_environment(self._env):
+        with exact_environment(self._env):
             reset_launcher_caches()  # leave no client bound to this emulator behind
         # The log file stays open: a logger imported at this cold start still holds it.
 
@@ -210,7 +193,7 @@ class EventPump:
             timeout_s=self._function.timeout_s,
         )
         invocation = Invocation(request_id, event, attempt)
-        with lambda_environment(self._env), ExitStack() as logs:
+        with exact_environment(self._env), ExitStack() as logs:
             if self._log is not None:  # print()ed output (Powertools metrics) to the log too
                 logs.enter_context(redirect_stdout(self._log))
             try:

@@ -12,7 +12,7 @@
   moto used to create it, so what moto dropped can be re-applied from the template's own
   properties (see deploy.py).
 
-Both work only while the emulator runs in this process (`running_emulator()` does that).
+All three work only while the emulator runs in this process (`running_emulator()` does that).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import Any
 from local_stack.deploy import TEMPLATE_PATH, DeployedStack, deploy
 from local_stack.emulator import Emulator, running_emulator
 from local_stack.events import EventPump
-from local_stack.runner import TaskOutcome, TaskRunner
+from local_stack.task_runner import TaskOutcome, TaskRunner
 
 LOG = logging.getLogger(__name__)
 _THUMBNAIL_NAME = re.compile(r"(?:\d+w\.)?(?:jpeg|jpg|png|webp)")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from devkit.synthetic_video import H264, encode_mp4
 
 
 def make_video(
@@ -31,26 +34,31 @@ def make_video(
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.stem}.{os.getpid()}.partial{path.suffix}")  # two makers never share
-    xs = np.arange(width, dtype=np.float32) / width
-    ys = np.arange(height, dtype=np.float32) / height
-    font = ImageFont.load_default(size=max(12, height // 6))
-    grain = np.random.default_rng(seed=7)
-    with av.open(str(partial), mode="w", options={"movflags": "+faststart"}) as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.time_base = Fraction(1, fps)
+    h264 = H264(
+        width,
+        height,
+        fps,
         # About 0.2 bit per pixel: 6 Mbit/s at 720p30, as a phone records it.
-        stream.bit_rate = round(0.2 * width * height * fps)
-        stream.options = {"preset": "veryfast", "g": str(2 * fps)}
-        for index in range(round(seconds * fps)):
-            t = index / fps
-            image = _black(width, height) if t < black_intro_s else _scene(t, xs, ys, font, grain)
-            frame = av.VideoFrame.from_image(image)  # type: ignore[no-untyped-call]
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+        options={"preset": "veryfast", "g": str(2 * fps)},
+        bit_rate=round(0.2 * width * height * fps),
+        time_base=Fraction(1, fps),
+    )
+    encode_mp4(partial, h264, _frames(round(seconds * fps), h264, black_intro_s), faststart=True)
     partial.replace(path)
     return path
+
+
+def _frames(count: int, h264: H264, black_intro_s: float) -> Iterator[av.VideoFrame]:
+    xs = np.arange(h264.width, dtype=np.float32) / h264.width
+    ys = np.arange(h264.height, dtype=np.float32) / h264.height
+    font = ImageFont.load_default(size=max(12, h264.height // 6))
+    grain = np.random.default_rng(seed=7)
+    for index in range(count):
+        t = index / h264.fps
+        image = _black(h264.width, h264.height) if t < black_intro_s else _scene(t, xs, ys, font, grain)
+        frame = av.VideoFrame.from_image(image)  # type: ignore[no-untyped-call]
+        frame.pts = index
+        yield frame
 
 
 def _black(width: int, height: int) -> Image.Image:

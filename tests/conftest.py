@@ -1,4 +1,4 @@
-"""Shared test helpers: where the real-world corpus lives, and skipping cleanly without it."""
+"""Fixtures for every test: the real-world corpus, skipped cleanly without it."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = REPO_ROOT.parent / "shared"
-MEDIA_DIR = SHARED_DIR / "media"
-FFPROBE_DIR = SHARED_DIR / "media-ffprobe"
+from devkit.paths import MEDIA_DIR
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from integration_support import DeployedPipeline, LocalPipeline, Pipeline
 
+from integration_support import DeployedPipeline, LocalPipeline, Pipeline
 from local_stack.stack import LocalStack
 from local_stack.video import make_video
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from integration_support import LocalPipeline, Pipeline, Produced
 from PIL import Image
+
+from integration_support import LocalPipeline, Pipeline, Produced
 
 # S3 keys as users write them: spaces, unicode and `+` in nested folders, both extension spellings.
 AWKWARD_KEYS = {

@@ -1,4 +1,4 @@
-"""The local Fargate (local_stack/runner.py) against the emulator: what happens to running workers."""
+"""The local Fargate (local_stack/task_runner.py) against the emulator: what happens to running workers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from local_stack.emulator import Emulator, running_emulator
-from local_stack.runner import TaskRunner
+from local_stack.task_runner import TaskRunner
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def start_task(emulator: Emulator, command: list[str]) -> tuple[str, str]:
     """A Fargate task in the emulator whose container runs `command`: (cluster ARN, task ARN)."""
     ec2, ecs = emulator.client("ec2"), emulator.client("ecs")
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    # moto's run_task fails with HTTP 500 in a VPC without DNS hostnames (moto-fidelity.md).
+    # moto's run_task fails with HTTP 500 in a VPC without DNS hostnames (docs/emulator-gaps.md).
     ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
     subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
     group_id = ec2.create_security_group(GroupName="runner-test", Description="test", VpcId=vpc_id)["GroupId"]

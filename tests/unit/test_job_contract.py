@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aws_lambda_powertools.utilities.data_classes import S3Event
 
-from tests.conftest import REPO_ROOT
+from devkit.paths import REPO_ROOT
 from thumbnail_launcher.jobs import parse_event
 from thumbnailer.jobs import Job as WorkerJob
 

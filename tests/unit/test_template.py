@@ -10,14 +10,13 @@ import copy
 import graphlib
 import ipaddress
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from devkit.paths import REPO_ROOT
 from local_stack.template import dependency_graph, load_template, references, transform
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 CONTRACT_PATH = REPO_ROOT / "docs" / "contract.md"
 

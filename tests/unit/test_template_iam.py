@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from devkit.paths import REPO_ROOT
 from local_stack.template import load_template, transform
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 # The one action AWS grants only on "*": it has no resource-level permissions.
 RESOURCE_STAR_ALLOWED = {"ecr:GetAuthorizationToken"}
 # SAM attaches this to every function role it makes: CloudWatch Logs writes only.

@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
-from bench.minimum import physical_minimum, top_level_boxes
+from bench.minimum import physical_minimum
+from devkit.mp4_boxes import top_level_boxes
+from devkit.synthetic_video import H264, encode_mp4
 
 FPS, GOP, SECONDS = 10, 10, 4
 
 
 def _encode(path: Path, faststart: bool) -> None:
-    options = {"movflags": "+faststart"} if faststart else {}
-    with av.open(str(path), "w", options=options) as out:
-        stream = out.add_stream(
-            "libx264", rate=FPS, options={"x264-params": f"keyint={GOP}:min-keyint={GOP}:scenecut=0"}
-        )
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        rng = np.random.default_rng(1)
-        for index in range(FPS * SECONDS):
-            frame = av.VideoFrame.from_ndarray(
-                rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), format="rgb24"
-            )
-            frame.pts, frame.time_base = index, Fraction(1, FPS)
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+    h264 = H264(64, 48, FPS, options={"x264-params": f"keyint={GOP}:min-keyint={GOP}:scenecut=0"})
+    rng = np.random.default_rng(1)
+    frames = []
+    for index in range(FPS * SECONDS):
+        frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), format="rgb24")
+        frame.pts = index
+        frames.append(frame)
+    encode_mp4(path, h264, frames, faststart=faststart)
 
 
 def _gops_by_demuxing(path: Path) -> list[tuple[float, int]]:

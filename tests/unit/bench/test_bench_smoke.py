@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from bench import report
+from bench.plan import Plan, run_plan
 from bench.range_server import Link
-from bench.runner import Plan, run_plan
 from bench.videos import ensure_videos
 
 pytestmark = pytest.mark.skipif(

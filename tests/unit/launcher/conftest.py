@@ -49,7 +49,7 @@ def _moto_network() -> Iterator[_Network]:
         try:
             ec2 = boto3.client("ec2")
             vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-            # moto's run_task fails with HTTP 500 in a VPC without DNS hostnames (moto-fidelity.md).
+            # moto's run_task fails with HTTP 500 in a VPC without DNS hostnames (docs/emulator-gaps.md).
             ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
             subnet_ids = tuple(
                 ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=zone)["Subnet"]["SubnetId"]
@@ -64,7 +64,7 @@ def _moto_network() -> Iterator[_Network]:
                 requiresCompatibilities=["FARGATE"],
                 cpu="1024",
                 memory="2048",
-                # moto's run_task fails with HTTP 500 for a container without `memory` (moto-fidelity.md).
+                # moto's run_task fails (HTTP 500) for a container without `memory` (docs/emulator-gaps.md).
                 containerDefinitions=[
                     {"name": "worker", "image": "worker:latest", "memory": 2048, "essential": True}
                 ],

@@ -6,15 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from moto.core.models import botocore_stubber
 
+from devkit.paths import REPO_ROOT
 from thumbnail_launcher import settings
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 EVENTS_DIR = REPO_ROOT / "src" / "events"
 REGION = "us-east-1"
 # The bucket the sample events in src/events name.

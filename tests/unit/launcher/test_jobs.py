@@ -100,7 +100,7 @@ def test_s3_test_event_is_skipped() -> None:
 
 
 def test_moto_shaped_record_is_read() -> None:
-    """moto's records lack sequencer and requestParameters and encode '/' as %2F (moto-fidelity.md)."""
+    """moto's records lack sequencer and requestParameters and encode '/' as %2F (docs/emulator-gaps.md)."""
     event = load_event("put.json")
     record = event["Records"][0]
     del record["requestParameters"], record["userIdentity"], record["s3"]["object"]["sequencer"]

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from launcher_support import REPO_ROOT
+from devkit.paths import REPO_ROOT
 from thumbnail_launcher import settings
 from thumbnail_launcher.settings import Settings, SettingsError, environment_variables, get_settings
 

@@ -1,4 +1,4 @@
-"""Fixtures shared by the worker's tests. Owned jointly by the worker helpers: only add fixtures."""
+"""Fixtures for the worker's tests: the emulator, synthetic clips and the ~100 MB videos, once per session."""
 
 from __future__ import annotations
 
@@ -8,9 +8,22 @@ from typing import Any
 
 import pytest
 
-from local_stack.emulator import Emulator, environment, running_emulator
+from devkit.environment import overlaid_environment
+from devkit.mp4_boxes import moov_first
+from local_stack.emulator import Emulator, running_emulator
 from tests.unit.worker.fault_proxy import FaultProxy, serving
+from tests.unit.worker.long_videos import encode_segment, repeat_to_size
+from tests.unit.worker.synthetic import Clip, make_clip
 from thumbnailer import aws
+
+VFR_DURATIONS_MS = [40, 10, 100, 33, 33, 250, 17, 17, 17, 500, 60, 20, 80, 33, 33, 33, 200, 45, 45, 45] * 3
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that needs the ~100 MB videos is `heavy` (`make unit` leaves those out)."""
+    for item in items:
+        if "big_videos" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.heavy)
 
 
 @pytest.fixture(scope="session")
@@ -20,33 +33,22 @@ def worker_emulator() -> Iterator[Emulator]:
         yield emulator
 
 
-# --- WORKER-CORE: synthetic clips, made once per session -----------------------------------------
-VFR_DURATIONS_MS = [40, 10, 100, 33, 33, 250, 17, 17, 17, 500, 60, 20, 80, 33, 33, 33, 200, 45, 45, 45] * 3
-
-
 @pytest.fixture(scope="session")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Barcode clips (moov at end / at front, VFR, black intro) and a geometry clip."""
-    from tests.unit.worker import synthetic
-
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Clip]:
+    """Barcode clips: moov at the end and at the front, variable frame rate, a black intro."""
     folder = tmp_path_factory.mktemp("clips")
     return {
-        "moov_end": synthetic.make_clip(folder / "moov_end.mp4", frames=90),
-        "moov_front": synthetic.make_clip(folder / "moov_front.mp4", frames=90, faststart=True),
-        "vfr": synthetic.make_clip(
-            folder / "vfr.mp4", frames=len(VFR_DURATIONS_MS), durations_ms=VFR_DURATIONS_MS
-        ),
-        "black_intro": synthetic.make_clip(folder / "black_intro.mp4", frames=120, black_frames=45, gop=15),
+        "moov_end": make_clip(folder / "moov_end.mp4", frames=90),
+        "moov_front": make_clip(folder / "moov_front.mp4", frames=90, faststart=True),
+        "vfr": make_clip(folder / "vfr.mp4", frames=len(VFR_DURATIONS_MS), durations_ms=VFR_DURATIONS_MS),
+        "black_intro": make_clip(folder / "black_intro.mp4", frames=120, black_frames=45, gop=15),
     }
 
 
-# --- WORKER-PERF: ~100 MB videos for byte budgets, made once per session ---------------------------
 @pytest.fixture(scope="session")
 def big_videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """>= 100 MB, 640x360 H.264 with B-frames and interleaved AAC, 196 s, a keyframe every second
     (about 350 KB, the frames after it 4-12 KB), moov at the front ("fast") or the end ("end")."""
-    from tests.unit.worker.long_videos import encode_segment, moov_first, repeat_to_size
-
     folder = tmp_path_factory.mktemp("big-videos")
     segment = folder / "segment.mp4"
     encode_segment(
@@ -71,7 +73,7 @@ def fault_proxy(worker_emulator: Emulator) -> Iterator[FaultProxy]:
 def proxied_s3(fault_proxy: FaultProxy, worker_emulator: Emulator) -> Iterator[Any]:
     """The worker's own cached client (its real retry config) pointed at the proxy by environment."""
     variables = {**worker_emulator.environment, "AWS_ENDPOINT_URL": fault_proxy.endpoint_url}
-    with environment(variables):
+    with overlaid_environment(variables):
         aws.s3_client.cache_clear()
         try:
             yield aws.s3_client()

@@ -1,4 +1,4 @@
-"""Synthetic videos for the worker's tests (and the local stack's and benchmark's), made with PyAV.
+"""Synthetic clips for the worker's tests: pictures that say which frame they are, encoded by devkit.
 
 Each frame of a `barcode` clip carries its own index as a row of black/white blocks, so the
 decoded pixels say which frame a thumbnail is, through compression, colour conversion and
@@ -7,7 +7,7 @@ scaling. Other patterns: coloured quadrants (geometry), flat levels (colour, HDR
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -16,6 +16,8 @@ import av
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
+
+from devkit.synthetic_video import H264, encode_mp4
 
 BITS = 10  # frame indexes up to 1023
 MARGIN = 8  # pixels of grey around the barcode row
@@ -102,27 +104,25 @@ def make_clip(
     sar: Fraction | None = None,
 ) -> Clip:
     """An H.264 MP4 (moov at the end unless `faststart`); frame i shows index i when `barcode`."""
-    options = {"movflags": "+faststart"} if faststart else {}
-    times: list[float] = []
-    rng = np.random.default_rng(7)
-    with av.open(str(path), "w", format="mp4", options=options) as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        time_base = Fraction(1, 1000) if durations_ms else Fraction(1, fps)
-        stream.codec_context.time_base = time_base
-        stream.options = {
+    h264 = H264(
+        width,
+        height,
+        fps,
+        options={
             "crf": "12",
             "preset": "veryfast",
             "bf": str(bframes),
             "g": str(gop),
             "keyint_min": str(gop),
             "sc_threshold": "0",
-        }
-        if sar is not None:
-            stream.codec_context.sample_aspect_ratio = sar
-        if rotation is not None or hflip:
-            stream.set_display_rotation(rotation or 0, hflip=hflip)
-        pts = 0
+        },
+        time_base=Fraction(1, 1000) if durations_ms else Fraction(1, fps),
+    )
+    durations = list(durations_ms) if durations_ms else [1] * frames
+    starts = [sum(durations[:index]) for index in range(frames)]
+
+    def pictures() -> Iterator[av.VideoFrame]:
+        rng = np.random.default_rng(7)
         for index in range(frames):
             if index < black_frames:
                 picture = np.zeros((height, width, 3), np.uint8)
@@ -131,14 +131,17 @@ def make_clip(
             else:
                 picture = barcode_image(index, width, height, rng if black_frames else None)
             frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")
-            frame.pts, frame.time_base = pts, time_base
-            times.append(float(pts * time_base))
-            pts += durations_ms[index] if durations_ms else 1
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return Clip(path, tuple(times), width, height)
+            frame.pts = starts[index]
+            yield frame
+
+    def setup(stream: av.VideoStream) -> None:
+        if sar is not None:
+            stream.codec_context.sample_aspect_ratio = sar
+        if rotation is not None or hflip:
+            stream.set_display_rotation(rotation or 0, hflip=hflip)
+
+    encode_mp4(path, h264, pictures(), faststart=faststart, setup=setup)
+    return Clip(path, tuple(float(pts * h264.frame_time_base) for pts in starts), width, height)
 
 
 def make_levels_clip(
@@ -156,32 +159,30 @@ def make_levels_clip(
     gamma-coded for transfer "bt709"); limited range, so code = 64 + level * 876.
     """
     trc = {"pq": 16, "hlg": 18, "bt709": 1}[transfer]
+    primaries = colorspace = 9 if transfer != "bt709" else 1
     luma = np.zeros((height, width), np.uint16)
     band = width // len(levels)
     for i, level in enumerate(levels):
         luma[:, i * band : (i + 1) * band] = round(64 + level * 876)
     chroma = np.full((height // 2, width), 512, np.uint16)  # U then V, each height/2 x width/2 per row pair
     planar = np.concatenate([luma, chroma]).astype(np.uint16)
-    with av.open(str(path), "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p10le"
-        stream.options = {"crf": "4", "preset": "veryfast"}
-        ctx = stream.codec_context
-        ctx.color_trc = trc
-        ctx.color_primaries = 9 if transfer != "bt709" else 1
-        ctx.colorspace = 9 if transfer != "bt709" else 1
-        ctx.color_range = 1
+
+    def pictures() -> Iterator[av.VideoFrame]:
         for index in range(frames):
             frame = av.VideoFrame.from_ndarray(planar, format="yuv420p10le")
             frame.pts = index
             frame.color_trc, frame.color_primaries, frame.colorspace, frame.color_range = (
-                ctx.color_trc,
-                ctx.color_primaries,
-                ctx.colorspace,
+                trc,
+                primaries,
+                colorspace,
                 1,
             )
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            yield frame
+
+    def setup(stream: av.VideoStream) -> None:
+        ctx = stream.codec_context
+        ctx.color_trc, ctx.color_primaries, ctx.colorspace, ctx.color_range = trc, primaries, colorspace, 1
+
+    h264 = H264(width, height, 25, options={"crf": "4", "preset": "veryfast"}, pix_fmt="yuv420p10le")
+    encode_mp4(path, h264, pictures(), setup=setup)
     return path

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from local_stack.emulator import Emulator, environment
+from devkit.environment import overlaid_environment as environment
+from local_stack.emulator import Emulator
 from tests.unit.worker.fault_proxy import FaultProxy
 from thumbnailer import aws, s3_fetcher
 from thumbnailer.errors import S3ReadError, SourceChangedError, SourceNotFoundError, SourceUnreadableError

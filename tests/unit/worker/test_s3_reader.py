@@ -17,9 +17,10 @@ import av
 import numpy as np
 import pytest
 
+from devkit.mp4_boxes import moov_first
 from local_stack.emulator import Emulator
 from tests.unit.worker.fault_proxy import FaultProxy
-from tests.unit.worker.long_videos import encode_segment, moov_first
+from tests.unit.worker.long_videos import encode_segment
 from thumbnailer import s3_reader
 from thumbnailer.errors import SourceChangedError
 from thumbnailer.s3_fetcher import head_source

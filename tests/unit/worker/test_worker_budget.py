@@ -16,8 +16,10 @@ from typing import Any
 import av
 import pytest
 
-from bench.minimum import physical_minimum, top_level_boxes
-from local_stack.emulator import Emulator, environment
+from bench.minimum import physical_minimum
+from devkit.environment import overlaid_environment
+from devkit.mp4_boxes import top_level_boxes
+from local_stack.emulator import Emulator
 from thumbnailer import aws
 from thumbnailer.__main__ import main as cli_main
 
@@ -29,7 +31,7 @@ AUTO_SAMPLES = 20
 def uploaded(worker_emulator: Emulator, big_videos: dict[str, Path]) -> Iterator[tuple[str, dict[str, Path]]]:
     """Both 100 MB videos in a bucket, the worker's client pointed at moto; deleted afterwards."""
     bucket = f"budget-{uuid.uuid4().hex[:12]}"
-    with environment(worker_emulator.environment):
+    with overlaid_environment(worker_emulator.environment):
         aws.s3_client.cache_clear()
         s3 = worker_emulator.client("s3")
         s3.create_bucket(Bucket=bucket)

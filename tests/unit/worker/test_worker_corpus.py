@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import FFPROBE_DIR, MEDIA_DIR
+from devkit.paths import FFPROBE_DIR, MEDIA_DIR
 from thumbnailer.__main__ import main as cli_main
 
 pytestmark = pytest.mark.media

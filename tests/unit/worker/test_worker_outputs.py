@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from devkit.paths import REPO_ROOT
 from tests.unit.worker.synthetic import Clip, read_barcode
 from thumbnailer.__main__ import main as cli_main
 from thumbnailer.errors import InvalidOptionsError
@@ -19,8 +20,6 @@ from thumbnailer.inputs import source_metadata
 from thumbnailer.naming import OutputNames
 from thumbnailer.render import render
 from thumbnailer.s3_fetcher import SourceObject
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 def test_names_follow_the_contract() -> None:
@@ -132,7 +131,7 @@ def test_cli_as_a_real_process(clips: dict[str, Any], tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        cwd=REPO,
+        cwd=REPO_ROOT,
         timeout=120,
         check=False,
     )

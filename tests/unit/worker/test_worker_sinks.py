@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from local_stack.emulator import Emulator, environment
+from devkit.environment import overlaid_environment as environment
+from local_stack.emulator import Emulator
 from thumbnailer import aws
 from thumbnailer.sinks import BucketSink, put_output
 

@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from local_stack.emulator import Emulator, environment
+from devkit.environment import overlaid_environment
+from devkit.paths import REPO_ROOT
+from local_stack.emulator import Emulator
 from tests.unit.worker.synthetic import Clip, read_barcode
 from thumbnailer import aws, task
 
-REPO = Path(__file__).resolve().parents[3]
 KEY = "videos/dir/my clip+1 é.mp4"
 STEM = "thumbnails/dir/my clip+1 é.mp4"
 
@@ -27,7 +28,7 @@ STEM = "thumbnails/dir/my clip+1 é.mp4"
 @pytest.fixture
 def s3(worker_emulator: Emulator) -> Iterator[Any]:
     """A client for the test's own checks; the worker's cached client is pointed at moto by environment."""
-    with environment(worker_emulator.environment):
+    with overlaid_environment(worker_emulator.environment):
         aws.s3_client.cache_clear()
         try:
             yield worker_emulator.client("s3")
@@ -221,7 +222,7 @@ def test_task_and_cli_as_real_processes(
     result = subprocess.run(
         [sys.executable, "-m", "thumbnailer.task"],
         env=env,
-        cwd=REPO,
+        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=120,
@@ -237,7 +238,7 @@ def test_task_and_cli_as_real_processes(
     cli = subprocess.run(
         [sys.executable, "-m", "thumbnailer", f"s3://{bucket}/{KEY}", "--out", str(tmp_path), "--at", "2.5"],
         env={**os.environ, **worker_emulator.environment},
-        cwd=REPO,
+        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=120,

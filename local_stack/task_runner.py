@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -24,16 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devkit.environment import process_basics
+from devkit.paths import REPO_ROOT
 from local_stack.emulator import Emulator
 
 LOG = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO_ROOT / "container" / "Dockerfile"
 LOCAL_IMAGE = "thumbnail-creator-worker:local"
 TIMED_OUT_EXIT_CODE = 137  # what ECS reports for a container killed with SIGKILL
 STOP_TIMEOUT_S = 30.0  # ECS's default stopTimeout between SIGTERM and SIGKILL
-# Taken from this process into the worker's: what any program needs to start, nothing AWS.
-_PROCESS_BASICS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT")
 
 
 @dataclass(frozen=True)
@@ -128,7 +126,7 @@ class TaskRunner:
         self._poll_interval_s = poll_interval_s
         self._image_command = dockerfile_command()
         # Taken now: the event pump swaps os.environ while the launcher runs (events.py).
-        self._base_env = {name: os.environ[name] for name in _PROCESS_BASICS if name in os.environ}
+        self._base_env = process_basics()
         self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="task")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll_forever, name="task-runner", daemon=True)

@@ -86,65 +86,100 @@ def run_plan(
         log(f"server {server}: {len(videos)} videos")
         with serving(server, videos, plan.link) as running:
             env = methods.environment(running.endpoint_url)
-            turn = 0
+            session = _Session(plan, server, running, env, log, keep_outputs)
             for video in videos:
-                for spec in plan.positions:
-                    chosen = [m for m in plan.methods if plan.runs(m, server, video, spec)]
-                    if not chosen:
-                        continue
-                    position = position_seconds(spec, video)
-                    minimum = physical_minimum(video.path, position)
-                    for repeat in range(plan.repeats):
-                        # Alternate which method goes first, so neither always meets a warm page cache.
-                        order = chosen if turn % 2 == 0 else list(reversed(chosen))
-                        turn += 1
-                        outputs: dict[str, Path] = {}
-                        with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
-                            for method in order:
-                                out_dir = Path(scratch) / method
-                                out_dir.mkdir()
-                                case = _run_case(
-                                    method,
-                                    video=video,
-                                    spec=spec,
-                                    position=position,
-                                    minimum=minimum,
-                                    running=running,
-                                    env=env,
-                                    out_dir=out_dir,
-                                )
-                                case.update(server=server, repeat=repeat)
-                                if keep_outputs is not None:
-                                    name = (
-                                        f"{server}-{Path(video.key).stem}-{spec.replace('%', 'pc')}-{repeat}"
-                                    )
-                                    shutil.copytree(out_dir, keep_outputs / name / method)
-                                outputs[method] = out_dir
-                                cases.append(case)
-                                log(_describe(case))
-                            if set(outputs) == set(METHODS):
-                                diff = methods.mean_abs_difference(
-                                    _png_in(outputs["original"]) or Path("-"),
-                                    _png_in(outputs["worker"]) or Path("-"),
-                                )
-                                for case in cases[-len(order) :]:
-                                    case["outputs_mean_abs_diff"] = diff
-                if plan.auto and "worker" in plan.methods:
-                    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
-                        case = _run_case(
-                            "worker",
-                            video=video,
-                            spec="auto",
-                            position=None,
-                            minimum=None,
-                            running=running,
-                            env=env,
-                            out_dir=Path(scratch),
-                        )
-                        case.update(server=server, repeat=0)
-                        cases.append(case)
-                        log(_describe(case))
+                cases.extend(session.run_video(video))
     return cases
+
+
+@dataclass
+class _Session:
+    """The cases of one server: every position and repeat of each video, then `auto`."""
+
+    plan: Plan
+    server: str
+    running: RunningServer
+    env: dict[str, str]
+    log: Callable[[str], None]
+    keep_outputs: Path | None
+    turn: int = 0  # alternates which method goes first
+
+    def run_video(self, video: Video) -> list[dict[str, Any]]:
+        cases: list[dict[str, Any]] = []
+        for spec in self.plan.positions:
+            chosen = [m for m in self.plan.methods if self.plan.runs(m, self.server, video, spec)]
+            if chosen:
+                position = position_seconds(spec, video)
+                minimum = physical_minimum(video.path, position)
+                for repeat in range(self.plan.repeats):
+                    cases.extend(
+                        self._run_methods(
+                            chosen, video, spec, position=position, minimum=minimum, repeat=repeat
+                        )
+                    )
+        if self.plan.auto and "worker" in self.plan.methods:
+            cases.append(self._run_auto(video))
+        return cases
+
+    def _run_methods(
+        self, chosen: list[str], video: Video, spec: str, *, position: float, minimum: Minimum, repeat: int
+    ) -> list[dict[str, Any]]:
+        """Each chosen method once at `position`, alternating which goes first, so neither always
+        meets a warm page cache; their outputs compared when both methods ran."""
+        order = chosen if self.turn % 2 == 0 else list(reversed(chosen))
+        self.turn += 1
+        cases: list[dict[str, Any]] = []
+        outputs: dict[str, Path] = {}
+        with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+            for method in order:
+                out_dir = Path(scratch) / method
+                out_dir.mkdir()
+                case = self._case(
+                    method, video, spec, position=position, minimum=minimum, out_dir=out_dir, repeat=repeat
+                )
+                if self.keep_outputs is not None:
+                    name = f"{self.server}-{Path(video.key).stem}-{spec.replace('%', 'pc')}-{repeat}"
+                    shutil.copytree(out_dir, self.keep_outputs / name / method)
+                outputs[method] = out_dir
+                cases.append(case)
+            if set(outputs) == set(METHODS):
+                diff = methods.mean_abs_difference(
+                    _png_in(outputs["original"]) or Path("-"), _png_in(outputs["worker"]) or Path("-")
+                )
+                for case in cases:
+                    case["outputs_mean_abs_diff"] = diff
+        return cases
+
+    def _run_auto(self, video: Video) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+            return self._case(
+                "worker", video, "auto", position=None, minimum=None, out_dir=Path(scratch), repeat=0
+            )
+
+    def _case(
+        self,
+        method: str,
+        video: Video,
+        spec: str,
+        *,
+        position: float | None,
+        minimum: Minimum | None,
+        out_dir: Path,
+        repeat: int,
+    ) -> dict[str, Any]:
+        case = _run_case(
+            method,
+            video=video,
+            spec=spec,
+            position=position,
+            minimum=minimum,
+            running=self.running,
+            env=self.env,
+            out_dir=out_dir,
+        )
+        case.update(server=self.server, repeat=repeat)
+        self.log(_describe(case))
+        return case
 
 
 def _run_case(
