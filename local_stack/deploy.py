@@ -241,14 +241,13 @@ class _Fixer:
             self.fixes.append(f"{logical_id}: re-registered with {sorted(dropped)} as {new_arn}")
 
     def function_environments(self, functions: list[str]) -> None:
-        if not self.replaced:
-            return
         lambda_client = self._emulator.client("lambda")
         for logical_id in functions:
             name = self._physical[logical_id]
             configuration = lambda_client.get_function_configuration(FunctionName=name)
             variables = configuration.get("Environment", {}).get("Variables", {})
-            updated = {key: self.replaced.get(value, value) for key, value in variables.items()}
+            # CloudFormation passes Number parameters to Lambda as strings; moto keeps the number.
+            updated = {key: self.replaced.get(str(value), str(value)) for key, value in variables.items()}
             if updated != variables:
                 lambda_client.update_function_configuration(
                     FunctionName=name, Environment={"Variables": updated}

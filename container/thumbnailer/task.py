@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Mapping
+
+from aws_lambda_powertools import Logger
 
 from thumbnailer.errors import EXIT_INVALID_OPTIONS, EXIT_OK, InvalidOptionsError
 from thumbnailer.inputs import S3Input
@@ -32,30 +35,34 @@ def main(env: Mapping[str, str] = os.environ) -> int:
         return EXIT_INVALID_OPTIONS
     logger.set_correlation_id(job.request_id)
     logger.append_keys(bucket=job.bucket, key=job.key, version_id=job.version_id)
-    logger.info("job received", job=job.as_dict())
-
-    def prepare() -> tuple[Input, Options]:
-        if isinstance(settings.defaults, InvalidOptionsError):
-            raise settings.defaults
-        source = head_source(job.bucket, job.key, job.version_id)
-        if job.etag and source.etag and job.etag.strip('"') != source.etag.strip('"') and not job.version_id:
-            logger.warning(
-                "the object changed since its event; reading the current one", head_etag=source.etag
-            )
-        source_input = S3Input(source, job.as_dict())
-        try:
-            return source_input, with_metadata(settings.defaults, source.metadata)
-        except InvalidOptionsError:
-            source_input.check_current()  # an older version's bad metadata is no longer anyone's concern
-            raise
-
-    with bounded(logger, deadline):
+    with bounded(logger, deadline):  # from here on, SIGTERM exits 143 and a hang 124
+        logger.info("job received", job=job.as_dict())
         code, document = execute(
-            prepare, names, BucketSink(job.bucket, settings.output_prefix), logger, {"job": job.as_dict()}
+            functools.partial(_prepare, settings, logger),
+            names,
+            BucketSink(job.bucket, settings.output_prefix),
+            logger,
+            {"job": job.as_dict()},
         )
     if code == EXIT_OK and document is None:
         count_metric("Superseded")
     return code
+
+
+def _prepare(settings: Settings, logger: Logger) -> tuple[Input, Options]:
+    """HEAD the job's version, then the options its metadata gives (outcome.execute calls it)."""
+    job = settings.job
+    if isinstance(settings.defaults, InvalidOptionsError):
+        raise settings.defaults
+    source = head_source(job.bucket, job.key, job.version_id)
+    if job.etag and source.etag and job.etag.strip('"') != source.etag.strip('"') and not job.version_id:
+        logger.warning("the object changed since its event; reading the current one", head_etag=source.etag)
+    source_input = S3Input(source, job.as_dict())
+    try:
+        return source_input, with_metadata(settings.defaults, source.metadata)
+    except InvalidOptionsError:
+        source_input.check_current()  # an older version's bad metadata is no longer anyone's concern
+        raise
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT
+from devkit.paths import REPO_ROOT
 
 MAX_CLASS_LINES = 150
 MAX_FUNCTION_LINES = 60
