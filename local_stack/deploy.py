@@ -51,6 +51,26 @@ class EventRoute:
     filter_rules: tuple[tuple[str, str], ...]
 
 
+@dataclass(frozen=True)
+class RuleRoute:
+    """An EventBridge rule -> function, as the template wires it, delivered through a local queue."""
+
+    rule: str
+    function_arn: str
+    queue_url: str
+
+
+@dataclass(frozen=True)
+class QueueMapping:
+    """An SQS event source mapping, disabled in moto (which would invoke through Docker): a local
+    poller delivers its batches instead (queue_poller.py)."""
+
+    queue_url: str
+    function_arn: str
+    batch_size: int
+    report_batch_item_failures: bool
+
+
 @dataclass
 class DeployedStack:
     """What the deploy produced, as AWS would report it after the fixes below."""
@@ -61,6 +81,9 @@ class DeployedStack:
     function: FunctionConfiguration
     routes: list[EventRoute]
     fixes: list[str] = field(default_factory=list)  # what moto dropped and was re-applied
+    functions: dict[str, FunctionConfiguration] = field(default_factory=dict)  # by logical id
+    rule_routes: list[RuleRoute] = field(default_factory=list)
+    queue_mappings: list[QueueMapping] = field(default_factory=list)
 
     @property
     def event_queue_url(self) -> str:
@@ -147,10 +170,22 @@ def deploy(
         )
     fixer.function_environments(functions)
     fixer.event_invoke_configs()
-    function = _function_configuration(emulator, physical[LAUNCHER_FUNCTION])
+    configurations = {lid: _function_configuration(emulator, physical[lid]) for lid in functions}
+    rule_routes = fixer.event_rules()
+    queue_mappings = fixer.event_source_mappings()
     # Outputs that named a replaced resource name its replacement, as AWS's would have.
     outputs = {key: fixer.replaced.get(value, value) for key, value in outputs.items()}
-    return DeployedStack(stack_id, stack_name, outputs, function, routes, fixer.fixes)
+    return DeployedStack(
+        stack_id,
+        stack_name,
+        outputs,
+        configurations[LAUNCHER_FUNCTION],
+        routes,
+        fixer.fixes,
+        configurations,
+        rule_routes,
+        queue_mappings,
+    )
 
 
 def _function_configuration(emulator: Emulator, function_name: str) -> FunctionConfiguration:
@@ -337,6 +372,59 @@ class _Fixer:
                 )
                 self.fixes.append(f"{logical_id}: {len(queue_configurations)} notification(s) routed to SQS")
         return routes
+
+    def event_rules(self) -> list[RuleRoute]:
+        """Rules that target a function: event-pattern rules deliver to a local queue instead.
+
+        moto keeps each rule and its pattern (so the template's pattern decides what matches, as
+        on AWS) but fails every PutEvents that reaches a Lambda target, and would match a schedule
+        rule against every event. So Lambda targets are removed; a pattern rule gets an SQS target
+        in their place; a schedule rule is not run locally (the sweep: `python -m ops sweep`).
+        """
+        events = self._emulator.client("events")
+        routes: list[RuleRoute] = []
+        for logical_id, rule, properties in self._of_type("AWS::Events::Rule"):
+            functions = [t for t in properties.get("Targets", []) if ":lambda:" in str(t["Arn"])]
+            if not functions:
+                continue
+            events.remove_targets(Rule=rule, Ids=[str(target["Id"]) for target in functions])
+            if "EventPattern" not in properties:
+                self.fixes.append(f"{logical_id}: schedule not run locally")
+                continue
+            for target in functions:
+                routes.append(self._rule_queue(rule, str(target["Arn"])))
+                self.fixes.append(f"{logical_id}: matching events routed to SQS for {target['Arn']}")
+        return routes
+
+    def _rule_queue(self, rule: str, function_arn: str) -> RuleRoute:
+        sqs = self._emulator.client("sqs")
+        url = sqs.create_queue(QueueName=f"local-rule-{function_arn.rsplit(':', 1)[-1]}"[:80])["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self._emulator.client("events").put_targets(Rule=rule, Targets=[{"Id": "local-queue", "Arn": arn}])
+        return RuleRoute(rule, function_arn, url)
+
+    def event_source_mappings(self) -> list[QueueMapping]:
+        """SQS -> function mappings: disabled in moto, delivered by a local poller (queue_poller.py)."""
+        lambda_client, sqs = self._emulator.client("lambda"), self._emulator.client("sqs")
+        mappings: list[QueueMapping] = []
+        for logical_id, uuid_, properties in self._of_type("AWS::Lambda::EventSourceMapping"):
+            source = str(properties["EventSourceArn"])
+            if ":sqs:" not in source:
+                raise RuntimeError(f"{logical_id}: the local stack polls SQS sources only, not {source}")
+            lambda_client.update_event_source_mapping(UUID=uuid_, Enabled=False)
+            queue_url = sqs.get_queue_url(QueueName=source.rsplit(":", 1)[-1])["QueueUrl"]
+            function = lambda_client.get_function_configuration(FunctionName=str(properties["FunctionName"]))
+            mappings.append(
+                QueueMapping(
+                    queue_url=queue_url,
+                    function_arn=function["FunctionArn"],
+                    batch_size=int(properties.get("BatchSize", 10)),
+                    report_batch_item_failures="ReportBatchItemFailures"
+                    in properties.get("FunctionResponseTypes", []),
+                )
+            )
+            self.fixes.append(f"{logical_id}: polled locally (moto would invoke through Docker)")
+        return mappings
 
 
 def task_definition_request(properties: Mapping[str, Any]) -> dict[str, Any]:

@@ -130,7 +130,7 @@ class EventPump:
         log_path: Path | None = None,
     ) -> None:
         self._emulator = emulator
-        self._sqs = emulator.client("sqs")
+        self.sqs = self._sqs = emulator.client("sqs")
         self._queue_url = queue_url
         self._function = function
         self._poll_wait_s = poll_wait_s

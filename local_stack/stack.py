@@ -1,4 +1,8 @@
-"""The whole pipeline offline: emulator + deployed template + event pump + task runner."""
+"""The whole pipeline offline: emulator + deployed template + event pumps + task runner.
+
+The launcher's pump delivers S3 events; the recovery function's pump delivers the stopped-task
+events the template's rule matches, and a poller its retry queue, as Lambda would.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from typing import Any
 from local_stack.deploy import TEMPLATE_PATH, DeployedStack, deploy
 from local_stack.emulator import Emulator, running_emulator
 from local_stack.events import EventPump
+from local_stack.faults import FaultPlan
+from local_stack.queue_poller import QueuePoller
 from local_stack.task_runner import TaskOutcome, TaskRunner
 
 LOG = logging.getLogger(__name__)
@@ -72,6 +78,7 @@ class LocalStack:
         task_timeout_s: float = 300.0,
         use_docker: bool = False,
         port: int = 0,
+        faults: FaultPlan | None = None,
     ) -> None:
         self._template_path = template_path
         self._parameters = dict(parameters or {})
@@ -80,11 +87,13 @@ class LocalStack:
         self._task_timeout_s = task_timeout_s
         self._use_docker = use_docker
         self._port = port
+        self._faults = faults
         self._exit = ExitStack()
         self._emulator: Emulator | None = None
         self._deployed: DeployedStack | None = None
         self._pump: EventPump | None = None
         self._runner: TaskRunner | None = None
+        self._recovery: list[EventPump | QueuePoller] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -117,8 +126,10 @@ class LocalStack:
             max_parallel=self._max_parallel_tasks,
             timeout_s=self._task_timeout_s,
             use_docker=self._use_docker,
+            faults=self._faults,
         ).start()
         self._exit.callback(self._runner.stop)
+        self._start_recovery()
         self._pump = EventPump(
             self._emulator,
             self._deployed.event_queue_url,
@@ -126,6 +137,27 @@ class LocalStack:
             log_path=self._work_dir / "launcher.log",
         ).start()
         self._exit.callback(self._pump.stop)
+
+    def _start_recovery(self) -> None:
+        """The rule's stopped-task events and the retry queue, each to its function."""
+        by_arn = {function.arn: function for function in self.deployed.functions.values()}
+        work_dir = self._work_dir or Path(tempfile.gettempdir())
+        pumps: dict[str, EventPump] = {}
+        for route in self.deployed.rule_routes:
+            function = by_arn[route.function_arn]
+            pump = EventPump(
+                self.emulator,
+                route.queue_url,
+                function,
+                log_path=work_dir / f"{_log_name(function.handler)}.log",
+            )
+            pumps[route.function_arn] = pump.start()
+            self._exit.callback(pump.stop)
+            self._recovery.append(pump)
+        for mapping in self.deployed.queue_mappings:
+            poller = QueuePoller(pumps[mapping.function_arn], mapping).start()
+            self._exit.callback(poller.stop)
+            self._recovery.append(poller)
 
     # -- what is running -------------------------------------------------------------------
     @property
@@ -222,10 +254,18 @@ class LocalStack:
         while time.monotonic() < deadline:
             # Idle pump, idle runner, and still an idle pump: no event slipped in between.
             if (
-                self.pump.idle()
+                self._events_idle()
                 and self.runner.wait_idle(max(0.1, deadline - time.monotonic()))
-                and self.pump.idle()
+                and self._events_idle()
             ):
                 return
             time.sleep(0.2)
         raise TimeoutError(f"the local stack was still busy after {timeout_s:.0f} s")
+
+    def _events_idle(self) -> bool:
+        return self.pump.idle() and all(part.idle() for part in self._recovery)
+
+
+def _log_name(handler: str) -> str:
+    """recovery_app.lambda_handler -> recovery (the log file beside launcher.log)."""
+    return handler.partition(".")[0].removesuffix("_app")

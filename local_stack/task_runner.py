@@ -3,7 +3,9 @@
 The emulator only records tasks. This runner polls the cluster, and for each new task runs the
 task definition's essential container as ECS would: the container's environment, then the
 RunTask overrides for the container of that name, as a subprocess (or in the real image when a
-Docker engine is present and asked for), then stops the task with the worker's exit code.
+Docker engine is present and asked for), within the task's memory, then stops the task with the
+worker's exit code and sends ECS's "ECS Task State Change" event to EventBridge. A FaultPlan
+(faults.py) makes chosen tasks fail the ways Fargate tasks do.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import logging
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,15 +26,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from devkit.environment import process_basics
 from devkit.paths import REPO_ROOT
 from local_stack.emulator import Emulator
+from local_stack.faults import FaultKind, FaultPlan, StalledEndpoint, closed_port_url
+from local_stack.task_events import OUT_OF_MEMORY_REASON, ContainerStop, TaskStop, stopped_event, task_size
 
 LOG = logging.getLogger(__name__)
 DOCKERFILE = REPO_ROOT / "container" / "Dockerfile"
 LOCAL_IMAGE = "thumbnail-creator-worker:local"
 TIMED_OUT_EXIT_CODE = 137  # what ECS reports for a container killed with SIGKILL
 STOP_TIMEOUT_S = 30.0  # ECS's default stopTimeout between SIGTERM and SIGKILL
+WATCH_INTERVAL_S = 0.05
+# Below what a Python worker needs once it has imported PyAV: the out-of-memory fault's limit.
+STARVED_MEMORY_MIB = 24
+CANNOT_PULL_REASON = "CannotPullContainerError: pull image manifest has been retried 5 time(s): not found"
+SPOT_REASON = "Your Spot Task was interrupted."
 
 
 @dataclass(frozen=True)
@@ -40,9 +52,11 @@ class TaskOutcome:
 
     task_arn: str
     job: Mapping[str, Any] | None  # THUMBNAIL_JOB as the launcher sent it
-    exit_code: int
+    exit_code: int | None  # None: the container never started
     stopped_reason: str
     log_path: Path
+    fault: str | None = None
+    stop_code: str = "EssentialContainerExited"
 
     @property
     def key(self) -> str | None:
@@ -116,9 +130,15 @@ class TaskRunner:
         timeout_s: float = 300.0,
         use_docker: bool = False,
         poll_interval_s: float = 0.2,
+        faults: FaultPlan | None = None,
     ) -> None:
+        if faults is not None and use_docker:
+            raise ValueError("faults are injected into local worker processes, not into Docker")
         self._emulator = emulator
         self._ecs = emulator.client("ecs")
+        self._events = emulator.client("events")
+        self._faults = faults
+        self._stalled: StalledEndpoint | None = None
         self._cluster = cluster
         self._log_dir = log_dir
         self._timeout_s = timeout_s
@@ -145,6 +165,8 @@ class TaskRunner:
             subprocess.run(  # noqa: S603 - fixed argv, no shell
                 [_docker(), "build", "--quiet", "-t", LOCAL_IMAGE, str(DOCKERFILE.parent)], check=True
             )
+        if self._faults is not None:
+            self._stalled = StalledEndpoint()
         self._thread.start()
         return self
 
@@ -163,6 +185,8 @@ class TaskRunner:
             except subprocess.TimeoutExpired:
                 process.kill()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._stalled is not None:
+            self._stalled.close()
 
     # -- what tests and the demo read ------------------------------------------------------
     @property
@@ -209,7 +233,10 @@ class TaskRunner:
         except Exception as error:
             LOG.exception("running task %s failed", task["taskArn"])
             self.errors.append(f"{task['taskArn']}: {error!r}")
-            self._record(task, None, 1, f"local runner error: {error!r}", self._log_dir / "runner-errors.log")
+            stop = TaskStop(
+                ContainerStop("", 1), "EssentialContainerExited", f"local runner error: {error!r}"
+            )
+            self._record(task, None, stop, self._log_dir / "runner-errors.log")
 
     def _task_definition(self, arn: str) -> Mapping[str, Any]:
         if arn not in self._task_definitions:
@@ -220,43 +247,58 @@ class TaskRunner:
     def _run_task(self, task: Mapping[str, Any]) -> None:
         definition = self._task_definition(task["taskDefinitionArn"])
         overrides = _pairs(task.get("overrides", {}).get("containerOverrides", []))
-        essential = [c for c in definition["containerDefinitions"] if c.get("essential", True)]
-        task_id = task["taskArn"].rsplit("/", 1)[-1]
-        log_path = self._log_dir / f"{task_id}.log"
-        exit_code, reason, job = 0, "Essential container in task exited", None
-        for container in essential:
-            override = overrides.get(container["name"], {})
-            env = task_environment(container, override)
-            job = _job(env.get("THUMBNAIL_JOB")) or job
+        (container,) = [c for c in definition["containerDefinitions"] if c.get("essential", True)]
+        override = overrides.get(container["name"], {})
+        env = task_environment(container, override)
+        job = _job(env.get("THUMBNAIL_JOB"))
+        fault = self._faults.for_job(job) if self._faults else None
+        log_path = self._log_dir / f"{task['taskArn'].rsplit('/', 1)[-1]}.log"
+        if fault is FaultKind.CANNOT_PULL:
+            stop = TaskStop(
+                ContainerStop(container["name"], None, CANNOT_PULL_REASON),
+                "TaskFailedToStart",
+                CANNOT_PULL_REASON,
+            )
+        else:
             argv = container_argv(container, override, self._image_command)
-            exit_code = self._run_container(argv, env, log_path)
-            reason = f"Essential container in task exited: {container['name']} exit code {exit_code}"
-            if exit_code != 0:
-                break
-        self._ecs.stop_task(cluster=self._cluster, task=task["taskArn"], reason=reason)
-        self._record(task, job, exit_code, reason, log_path)
+            memory = (
+                STARVED_MEMORY_MIB if fault is FaultKind.OUT_OF_MEMORY else task_size(task, definition)[1]
+            )
+            ended = self._run_container(argv, env, log_path, memory, fault)
+            stop = _task_stop(container["name"], ended, fault)
+        self._ecs.stop_task(cluster=self._cluster, task=task["taskArn"], reason=stop.stopped_reason)
+        self._events.put_events(Entries=[stopped_event(task, definition, stop)])
+        self._record(task, job, stop, log_path, fault)
 
-    def _run_container(self, argv: Sequence[str], env: Mapping[str, str], log_path: Path) -> int:
-        # On AWS the task role and the ECS agent supply credentials, endpoint and region;
-        # here the emulator's, last, so that nothing the task sets can point it at real AWS.
-        process_env = dict(self._base_env)
-        process_env.update(env)
-        process_env.update(self._emulator.environment)
+    def _fault_environment(self, fault: FaultKind | None) -> dict[str, str]:
+        """S3 where the fault wants it: refusing connections, or accepting and never answering."""
+        if fault is FaultKind.TRANSIENT_EXIT_1:
+            return {"AWS_ENDPOINT_URL": closed_port_url()}
+        if fault is FaultKind.HANG and self._stalled is not None:
+            return {"AWS_ENDPOINT_URL": self._stalled.url, "THUMBNAIL_DEADLINE_SECONDS": "2"}
+        return {}
+
+    def _run_container(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        memory_mib: int,
+        fault: FaultKind | None,
+    ) -> _Ended:
+        # On AWS the task role and the ECS agent supply credentials, endpoint and region; here
+        # the emulator's (or, for a fault, a dead local address), last, so that nothing the task
+        # sets can point it at real AWS.
+        process_env = {**self._base_env, **env, **self._emulator.environment}
+        process_env.update(self._fault_environment(fault))
         with (
             tempfile.TemporaryDirectory(prefix="task-") as workdir,
             log_path.open("ab") as log,
         ):
-            if self._use_docker:
-                command = [_docker(), "run", "--rm", "--network", "host"]
-                for name in [*env, *self._emulator.environment]:
-                    command += ["-e", name]  # values come from this process env, not argv
-                command += [LOCAL_IMAGE, *argv] if argv != list(self._image_command) else [LOCAL_IMAGE]
-            else:
-                command = local_argv(argv)
-                process_env["PYTHONPATH"] = str(REPO_ROOT / "container")  # the image's code layout
+            command = self._command(argv, env, process_env)
             with self._lock:
                 if self._stop.is_set():  # stop() has already stopped the running ones
-                    return TIMED_OUT_EXIT_CODE
+                    return _Ended(TIMED_OUT_EXIT_CODE)
                 process = subprocess.Popen(  # noqa: S603 - argv from the task definition, no shell
                     command,
                     env=process_env,
@@ -266,26 +308,53 @@ class TaskRunner:
                     stderr=subprocess.STDOUT,
                 )
                 self._processes.add(process)
+            watch = _Watch(process, log_path, memory_mib, fault)
             try:
-                return_code = process.wait(timeout=self._timeout_s)
+                return_code = watch.wait(self._timeout_s)
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
                 log.write(f"\nlocal runner: killed after {self._timeout_s:.0f} s\n".encode())
-                return TIMED_OUT_EXIT_CODE
+                return _Ended(TIMED_OUT_EXIT_CODE)
             finally:
                 with self._lock:
                     self._processes.discard(process)
             # Killed by a signal: report 128 + its number, as ECS does (137 for SIGKILL).
-            return 128 - return_code if return_code < 0 else return_code
+            code = 128 - return_code if return_code < 0 else return_code
+            return _Ended(code, out_of_memory=watch.out_of_memory, signalled=watch.signalled)
+
+    def _command(self, argv: Sequence[str], env: Mapping[str, str], process_env: dict[str, str]) -> list[str]:
+        if self._use_docker:
+            command = [_docker(), "run", "--rm", "--network", "host"]
+            for name in [*env, *self._emulator.environment]:
+                command += ["-e", name]  # values come from this process env, not argv
+            return command + ([LOCAL_IMAGE, *argv] if argv != list(self._image_command) else [LOCAL_IMAGE])
+        process_env["PYTHONPATH"] = str(REPO_ROOT / "container")  # the image's code layout
+        return local_argv(argv)
 
     def _record(
-        self, task: Mapping[str, Any], job: Mapping[str, Any] | None, exit_code: int, reason: str, log: Path
+        self,
+        task: Mapping[str, Any],
+        job: Mapping[str, Any] | None,
+        stop: TaskStop,
+        log: Path,
+        fault: FaultKind | None = None,
     ) -> None:
-        outcome = TaskOutcome(task["taskArn"], job, exit_code, reason, log)
+        outcome = TaskOutcome(
+            task["taskArn"],
+            job,
+            stop.container.exit_code,
+            stop.stopped_reason,
+            log,
+            fault=None if fault is None else fault.value,
+            stop_code=stop.stop_code,
+        )
         with self._lock:
             self._outcomes[task["taskArn"]] = outcome
-        LOG.info("task %s stopped: %s (key %s)", task["taskArn"].rsplit("/", 1)[-1], reason, outcome.key)
+        LOG.info(
+            "task %s stopped: %s (key %s)",
+            task["taskArn"].rsplit("/", 1)[-1],
+            stop.stopped_reason,
+            outcome.key,
+        )
 
     def wait_idle(self, timeout_s: float, settle_s: float = 0.5) -> bool:
         """Wait until every task seen has finished and no new one appeared for `settle_s`."""
@@ -317,3 +386,71 @@ def _docker() -> str:
     if docker is None:
         raise RuntimeError("--docker asked for, but no docker client is on PATH")
     return docker
+
+
+@dataclass(frozen=True)
+class _Ended:
+    exit_code: int
+    out_of_memory: bool = False
+    signalled: bool = False
+
+
+def _task_stop(name: str, ended: _Ended, fault: FaultKind | None) -> TaskStop:
+    """ECS's account of how the container ended."""
+    if ended.out_of_memory:
+        return TaskStop(
+            ContainerStop(name, ended.exit_code, OUT_OF_MEMORY_REASON),
+            "EssentialContainerExited",
+            "Essential container in task exited",
+        )
+    if fault is FaultKind.SPOT_INTERRUPTION and ended.signalled:
+        return TaskStop(ContainerStop(name, ended.exit_code), "SpotInterruption", SPOT_REASON)
+    reason = f"Essential container in task exited: {name} exit code {ended.exit_code}"
+    return TaskStop(ContainerStop(name, ended.exit_code), "EssentialContainerExited", reason)
+
+
+class _Watch:
+    """Waits for the worker, enforcing the task's memory as the kernel's OOM killer would, and
+    signalling it mid-run for the killed and Spot faults (once it has read its job)."""
+
+    def __init__(
+        self, process: subprocess.Popen[bytes], log_path: Path, memory_mib: int, fault: FaultKind | None
+    ) -> None:
+        self._process = process
+        self._log_path = log_path
+        self._limit = memory_mib * 1024 * 1024 if memory_mib else None
+        self._signal = {FaultKind.KILLED: signal.SIGKILL, FaultKind.SPOT_INTERRUPTION: signal.SIGTERM}.get(
+            fault  # type: ignore[arg-type]
+        )
+        self.out_of_memory = False
+        self.signalled = False
+
+    def wait(self, timeout_s: float) -> int:
+        deadline = time.monotonic() + timeout_s
+        while (code := self._process.poll()) is None:
+            if time.monotonic() > deadline:
+                self._process.kill()
+                self._process.wait()
+                raise subprocess.TimeoutExpired(self._process.args, timeout_s)
+            self._check_memory()
+            self._maybe_signal()
+            time.sleep(WATCH_INTERVAL_S)
+        return code
+
+    def _check_memory(self) -> None:
+        if self._limit is None:
+            return
+        try:
+            rss = psutil.Process(self._process.pid).memory_info().rss
+        except psutil.Error:
+            return
+        if rss > self._limit:
+            self.out_of_memory = True
+            self._process.kill()
+
+    def _maybe_signal(self) -> None:
+        if self._signal is None or self.signalled:
+            return
+        if b'"job received"' in self._log_path.read_bytes():
+            self._process.send_signal(self._signal)
+            self.signalled = True

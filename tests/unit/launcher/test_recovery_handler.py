@@ -21,6 +21,7 @@ from launcher_support import (
     load_event,
 )
 from local_stack import moto_hooks
+from local_stack.queue_poller import sqs_event
 from thumbnail_launcher.retries import decode
 
 MANIFEST_KEY = "thumbnails/big-buck-bunny.mp4.json"
@@ -43,26 +44,6 @@ def queued(url: str) -> list[dict[str, Any]]:
     ).get("Messages", []):
         messages += batch
     return messages
-
-
-def as_sqs_event(messages: list[dict[str, Any]], queue_url: str) -> dict[str, Any]:
-    """The event Lambda's SQS event source mapping gives the function for these messages."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue_url.rsplit('/', 1)[1]}",
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
 
 
 def manifest() -> dict[str, Any] | None:
@@ -109,9 +90,7 @@ def test_out_of_memory_is_retried_with_twice_the_memory_as_attempt_two(
     assert previous == event["detail"]["taskArn"]
     assert retry.job.attempt == 2 and retry.reason.startswith("out_of_memory")
 
-    response = recovery.lambda_handler(
-        as_sqs_event([message], recovery_world.retry_queue_url), LambdaContext()
-    )
+    response = recovery.lambda_handler(sqs_event([message], recovery_world.retry_queue_url), LambdaContext())
     assert response == {"batchItemFailures": []}
     (request,) = wire.requests
     assert (request["overrides"]["cpu"], request["overrides"]["memory"]) == ("1024", "4096")
@@ -137,7 +116,7 @@ def test_a_repeated_stopped_event_starts_the_next_attempt_once(
     recovery.lambda_handler(event, LambdaContext())
     messages = queued(recovery_world.retry_queue_url)
     assert len(messages) == 2
-    recovery.lambda_handler(as_sqs_event(messages, recovery_world.retry_queue_url), LambdaContext())
+    recovery.lambda_handler(sqs_event(messages, recovery_world.retry_queue_url), LambdaContext())
     first, second = wire.requests
     assert first["clientToken"] == second["clientToken"]
     tasks = boto3.client("ecs").list_tasks(cluster=recovery_world.ecs.cluster_arn)["taskArns"]
@@ -151,7 +130,7 @@ def test_a_spot_interruption_is_retried_on_demand(
     event = stopped_event(recovery_world, exit_code=143, stop_code="SpotInterruption")
     recovery.lambda_handler(event, LambdaContext())
     recovery.lambda_handler(
-        as_sqs_event(queued(recovery_world.retry_queue_url), recovery_world.retry_queue_url), LambdaContext()
+        sqs_event(queued(recovery_world.retry_queue_url), recovery_world.retry_queue_url), LambdaContext()
     )
     (request,) = wire.requests
     assert request["launchType"] == "FARGATE" and "capacityProviderStrategy" not in request
@@ -212,7 +191,7 @@ def test_a_retry_that_cannot_start_is_left_to_sqs_then_given_up(
     wire.reply(lambda _: (200, {"tasks": [], "failures": [{"reason": "MISSING"}]}))
     for receives, failures in (("1", 1), ("3", 1), ("4", 0)):
         message["Attributes"]["ApproximateReceiveCount"] = receives
-        event = as_sqs_event([message], recovery_world.retry_queue_url)
+        event = sqs_event([message], recovery_world.retry_queue_url)
         try:
             response = recovery.lambda_handler(event, LambdaContext())
         except Exception as error:  # Powertools raises when every record of the batch failed
