@@ -24,12 +24,15 @@ export PYTHONDONTWRITEBYTECODE := 1
 REGION ?= us-east-1
 
 .PHONY: help venv lint format typecheck cfn-lint sam-validate sam-build scan unit integration test \
-	demo local-up local-down bench image clean
+	demo chaos sweep replay local-up local-down bench image clean
 
 help:
 	@echo "make demo        the whole pipeline on the embedded AWS emulator (VIDEO=, KEY=, META= optional)"
 	@echo "make test        every check: lint, types, template checks, sam build, unit and integration tests"
 	@echo "make local-up    keep the local stack running (make local-down stops it)"
+	@echo "make chaos       N uploads with faults injected at random (N=, FAULT_RATE=, SEED=): nothing may be lost"
+	@echo "make sweep       relaunch videos without an up-to-date manifest (APPLY=1 to act; STACK_NAME= for AWS)"
+	@echo "make replay      relaunch the failed-jobs and dead-letter queues (APPLY=1 to act; STACK_NAME= for AWS)"
 	@echo "make bench       benchmark against the original design (docs/benchmark.md)"
 	@echo "make image       build and push the worker image to the stack's ECR repository (needs Docker and AWS)"
 
@@ -95,6 +98,20 @@ KEY ?=
 META ?=
 demo: $(ROOTS)
 	$(PY) -m local_stack demo $(if $(VIDEO),--video "$(VIDEO)") $(if $(KEY),--key "$(KEY)") $(if $(META),--meta "$(META)") --out demo-output
+
+N ?= 200
+FAULT_RATE ?= 0.1
+SEED ?= 1
+chaos: $(ROOTS)
+	$(PY) -m local_stack chaos --n $(N) --fault-rate $(FAULT_RATE) --seed $(SEED)
+
+# The sweep and the replay (README "When a task fails"): the local stack, or STACK=<deployed stack>.
+APPLY ?=
+sweep: $(ROOTS)
+	$(PY) -m ops sweep $(if $(STACK_NAME),--stack "$(STACK_NAME)") $(if $(APPLY),--apply)
+
+replay: $(ROOTS)
+	$(PY) -m ops replay $(if $(STACK_NAME),--stack "$(STACK_NAME)") $(if $(APPLY),--apply)
 
 local-up: $(ROOTS)
 	$(PY) -m local_stack up

@@ -1,4 +1,4 @@
-"""python -m local_stack demo | up | down | serve: the local stack from the command line."""
+"""python -m local_stack demo | chaos | up | down | serve: the local stack from the command line."""
 
 from __future__ import annotations
 
@@ -37,6 +37,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_demo.add_argument(
         "--docker", action="store_true", help="run the worker in its image (needs a Docker engine)"
     )
+    chaos = commands.add_parser(
+        "chaos", help="many uploads with faults injected; exits 0 only if none is lost"
+    )
+    chaos.add_argument("--n", type=int, default=200, help="uploads (default 200)")
+    chaos.add_argument("--fault-rate", type=float, default=0.1, help="share of uploads given a fault")
+    chaos.add_argument("--seed", type=int, default=1)
     commands.add_parser("up", help="start the local stack in the background")
     commands.add_parser("down", help="stop the background local stack")
     serve = commands.add_parser("serve", help="run the local stack in the foreground (what `up` starts)")
@@ -48,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return demo.run(
             arguments.video, arguments.key, arguments.meta, arguments.out, use_docker=arguments.docker
         )
+    if arguments.command == "chaos":
+        from local_stack import chaos as chaos_run
+
+        return chaos_run.main(vars(arguments))
     if arguments.command == "up":
         return up()
     if arguments.command == "down":

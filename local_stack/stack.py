@@ -176,6 +176,12 @@ class LocalStack:
         return self._pump
 
     @property
+    def work_dir(self) -> Path:
+        """Where the logs are: launcher.log, recovery.log, task-logs/."""
+        assert self._work_dir is not None, "use LocalStack as a context manager"
+        return self._work_dir
+
+    @property
     def runner(self) -> TaskRunner:
         assert self._runner is not None, "use LocalStack as a context manager"
         return self._runner

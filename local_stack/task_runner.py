@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,9 @@ class TaskOutcome:
     log_path: Path
     fault: str | None = None
     stop_code: str = "EssentialContainerExited"
+    container_reason: str = ""
+    memory: int = 0  # MiB the task ran with
+    event: Mapping[str, Any] = field(default_factory=dict)  # the STOPPED event sent to EventBridge
 
     @property
     def key(self) -> str | None:
@@ -267,8 +270,9 @@ class TaskRunner:
             ended = self._run_container(argv, env, log_path, memory, fault)
             stop = _task_stop(container["name"], ended, fault)
         self._ecs.stop_task(cluster=self._cluster, task=task["taskArn"], reason=stop.stopped_reason)
-        self._events.put_events(Entries=[stopped_event(task, definition, stop)])
-        self._record(task, job, stop, log_path, fault)
+        event = stopped_event(task, definition, stop)
+        self._events.put_events(Entries=[event])
+        self._record(task, job, stop, log_path, fault=fault, event=event)
 
     def _fault_environment(self, fault: FaultKind | None) -> dict[str, str]:
         """S3 where the fault wants it: refusing connections, or accepting and never answering."""
@@ -336,7 +340,9 @@ class TaskRunner:
         job: Mapping[str, Any] | None,
         stop: TaskStop,
         log: Path,
+        *,
         fault: FaultKind | None = None,
+        event: Mapping[str, Any] | None = None,
     ) -> None:
         outcome = TaskOutcome(
             task["taskArn"],
@@ -346,6 +352,9 @@ class TaskRunner:
             log,
             fault=None if fault is None else fault.value,
             stop_code=stop.stop_code,
+            container_reason=stop.container.reason,
+            memory=int(json.loads(event["Detail"])["memory"]) if event else 0,
+            event=event or {},
         )
         with self._lock:
             self._outcomes[task["taskArn"]] = outcome
