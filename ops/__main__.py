@@ -65,24 +65,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _stack(name: str | None, region: str | None) -> tuple[boto3.Session, Mapping[str, str]]:
-    if name:
-        session = boto3.Session(region_name=region)
-        try:
-            (stack,) = session.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
-        except Exception as error:
-            raise StackNotFoundError(f"stack {name!r}: {error}") from None
-        return session, {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    from local_stack.__main__ import _running_state
+    """The stack's outputs, from CloudFormation: AWS's, or the running local stack's emulator."""
+    if not name:
+        from local_stack.__main__ import _running_state
+        from local_stack.deploy import STACK_NAME
 
-    state = _running_state()
-    if state is None:
-        raise StackNotFoundError(
-            "no local stack is running: start one with `make local-up`, or pass --stack NAME"
-        )
-    os.environ.update({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": str(state["endpoint"])})
-    outputs = state["outputs"]
-    assert isinstance(outputs, dict)
-    return boto3.Session(region_name=region or "us-east-1"), {str(k): str(v) for k, v in outputs.items()}
+        state = _running_state()
+        if state is None:
+            raise StackNotFoundError(
+                "no local stack is running: start one with `make local-up`, or pass --stack"
+            )
+        os.environ.update({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": str(state["endpoint"])})
+        name, region = STACK_NAME, region or "us-east-1"
+    session = boto3.Session(region_name=region)
+    try:
+        (stack,) = session.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
+    except Exception as error:
+        raise StackNotFoundError(f"stack {name!r}: {error}") from None
+    return session, {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
 def _recovery_settings(session: boto3.Session, outputs: Mapping[str, str]) -> RecoverySettings:
