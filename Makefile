@@ -24,7 +24,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 REGION ?= us-east-1
 
 .PHONY: help venv lint format typecheck cfn-lint sam-validate sam-build scan unit integration test \
-	demo chaos sweep replay local-up local-down bench image clean
+	demo chaos sweep replay local-up local-down bench image deploy clean
 
 help:
 	@echo "make demo        the whole pipeline on the embedded AWS emulator (VIDEO=, KEY=, META= optional)"
@@ -35,6 +35,7 @@ help:
 	@echo "make replay      relaunch the failed-jobs and dead-letter queues (APPLY=1 to act; STACK_NAME= for AWS)"
 	@echo "make bench       benchmark against the original design (docs/benchmark.md)"
 	@echo "make image       build and push the worker image to the stack's ECR repository (needs Docker and AWS)"
+	@echo "make deploy      after the first guided deploy: push the image, deploy with it, sweep (needs Docker and AWS)"
 
 $(STAMP): requirements-dev.txt
 	@test -n "$(PYTHON_BOOT)" || { echo "Python $(PYTHON_VERSION) not found (pyenv install $(PYTHON_VERSION) or put python$(PYTHON_VERSION) on PATH)"; exit 1; }
@@ -132,6 +133,20 @@ image:
 	aws ecr get-login-password --region $(REGION) | docker login --username AWS --password-stdin $${repo%%/*} && \
 	docker buildx build --platform $(PLATFORM) --provenance=false -t $$repo:$(TAG) --push container && \
 	echo "Pushed $$repo:$(TAG). Deploy it: sam deploy --parameter-overrides WorkerImageTag=$(TAG)"
+
+# After the first `sam build && sam deploy --guided`: push the worker image of this commit, deploy
+# the stack with it, then relaunch whatever was uploaded meanwhile (the sweep). PARAMS= adds
+# parameter overrides (on the command line they replace those saved in samconfig.toml).
+PARAMS ?=
+deploy:
+	@command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1 || { \
+		echo "make deploy needs a running Docker engine (with buildx) to build the worker image:"; \
+		echo "  start Docker, or deploy by hand: sam build && sam deploy (README, Deploy to AWS)"; exit 1; }
+	$(MAKE) image STACK=$(STACK) REGION=$(REGION) TAG=$(TAG) PLATFORM=$(PLATFORM)
+	$(MAKE) sam-build
+	$(VENV)/bin/sam deploy --stack-name $(STACK) --region $(REGION) --no-confirm-changeset \
+		--parameter-overrides WorkerImageTag=$(TAG) $(PARAMS)
+	$(PY) -m ops sweep --stack $(STACK) --region $(REGION) --apply
 
 clean:
 	rm -rf .aws-sam demo-output .local-stack .pytest_cache .mypy_cache .ruff_cache
