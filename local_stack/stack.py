@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from local_stack.deploy import TEMPLATE_PATH, DeployedStack, deploy
+from local_stack.deploy import STACK_NAME, TEMPLATE_PATH, DeployedStack, deploy
 from local_stack.emulator import Emulator, running_emulator
 from local_stack.events import EventPump
 from local_stack.faults import FaultPlan
@@ -79,7 +79,9 @@ class LocalStack:
         use_docker: bool = False,
         port: int = 0,
         faults: FaultPlan | None = None,
+        stack_name: str = STACK_NAME,
     ) -> None:
+        """`stack_name`: moto's state is per process, so two stacks in one process need two names."""
         self._template_path = template_path
         self._parameters = dict(parameters or {})
         self._work_dir = work_dir
@@ -88,6 +90,7 @@ class LocalStack:
         self._use_docker = use_docker
         self._port = port
         self._faults = faults
+        self._stack_name = stack_name
         self._exit = ExitStack()
         self._emulator: Emulator | None = None
         self._deployed: DeployedStack | None = None
@@ -115,7 +118,10 @@ class LocalStack:
             self._exit.callback(shutil.rmtree, self._work_dir, ignore_errors=True)
         self._emulator = self._exit.enter_context(running_emulator(port=self._port))
         self._deployed = deploy(
-            self._emulator, template_path=self._template_path, parameters=self._parameters
+            self._emulator,
+            template_path=self._template_path,
+            stack_name=self._stack_name,
+            parameters=self._parameters,
         )
         for fix in self._deployed.fixes:
             LOG.info("re-applied what the emulator dropped: %s", fix)

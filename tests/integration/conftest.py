@@ -32,7 +32,9 @@ def pipeline(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         pytest.skip(f"AWS_SAM_STACK_NAME={DEPLOYED_STACK}: running against the deployed stack instead")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # moto: "no CloudFormation support for BucketPolicy ..."
-        stack = LocalStack(work_dir=tmp_path_factory.mktemp("local-stack")).__enter__()
+        stack = LocalStack(
+            work_dir=tmp_path_factory.mktemp("local-stack"), stack_name="thumbnail-creator-pipeline"
+        ).__enter__()
     try:
         yield LocalPipeline(stack)
     finally:

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 
 from devkit.environment import overlaid_environment
-from local_stack.deploy import STACK_NAME
 from local_stack.stack import LocalStack
 from ops.__main__ import main as ops
 
 STRAY = "videos/ops/missed-notification.mp4"
+# moto keeps one state per process: each module's stack has its own name.
+OPS_STACK = "thumbnail-creator-ops"
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         pytest.skip("these tests drive the local stack's emulator directly")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        running = LocalStack(work_dir=tmp_path_factory.mktemp("ops-stack")).__enter__()
+        running = LocalStack(work_dir=tmp_path_factory.mktemp("ops-stack"), stack_name=OPS_STACK).__enter__()
     try:
         with overlaid_environment(running.emulator.environment):
             yield running
@@ -34,7 +35,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 
 def run_ops(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, dict[str, Any], str]:
-    code = ops([*arguments, "--stack", STACK_NAME, "--region", "us-east-1"])
+    code = ops([*arguments, "--stack", OPS_STACK, "--region", "us-east-1"])
     out = capsys.readouterr().out
     return code, json.loads(out.strip().splitlines()[-1]), out
 

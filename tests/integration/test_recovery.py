@@ -60,6 +60,7 @@ def settled(tmp_path_factory: pytest.TempPathFactory, tiny_video: Path) -> Itera
             parameters={"RetryDelaySeconds": "1", "MaxTaskMemory": "8192"},
             faults=plan,
             max_parallel_tasks=4,
+            stack_name="thumbnail-creator-recovery",  # moto keeps one state per process
         ).__enter__()
     try:
         for key in [*ONCE.values(), *ALWAYS.values(), CLEAN]:
