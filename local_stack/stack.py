@@ -21,7 +21,7 @@ from typing import Any
 
 from local_stack.deploy import STACK_NAME, TEMPLATE_PATH, DeployedStack, deploy
 from local_stack.emulator import Emulator, running_emulator
-from local_stack.events import EventPump
+from local_stack.events import EventPump, Invocation
 from local_stack.faults import FaultPlan
 from local_stack.queue_poller import QueuePoller
 from local_stack.task_runner import TaskOutcome, TaskRunner
@@ -273,6 +273,10 @@ class LocalStack:
                 return
             time.sleep(0.2)
         raise TimeoutError(f"the local stack was still busy after {timeout_s:.0f} s")
+
+    def recovery_invocations(self) -> list[Invocation]:
+        """Every invocation of the recovery function so far (its events and results)."""
+        return [i for part in self._recovery if isinstance(part, EventPump) for i in part.record.invocations]
 
     def _events_idle(self) -> bool:
         return self.pump.idle() and all(part.idle() for part in self._recovery)

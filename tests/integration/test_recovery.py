@@ -124,6 +124,10 @@ def test_a_repeated_stopped_event_starts_no_second_task(settled: Settled) -> Non
     settled.stack.emulator.client("events").put_events(Entries=[first.event])
     settled.stack.wait_idle(timeout_s=120)
     assert [int((o.job or {})["attempt"]) for o in settled.tasks(key)] == [1, 2]
-    logs = (settled.stack.work_dir / "recovery.log").read_text(encoding="utf-8")
-    repeats = [json.loads(line) for line in logs.splitlines() if '"Retry started"' in line and key in line]
-    assert [record["repeat"] for record in repeats][-1] is True
+    # The recovery function did act on both deliveries: each asked for attempt 2.
+    decisions = [
+        invocation.result
+        for invocation in settled.stack.recovery_invocations()
+        if invocation.event.get("detail", {}).get("taskArn") == first.task_arn
+    ]
+    assert decisions == [{"action": "retry", "kind": "killed", "attempt": 2}] * 2
