@@ -23,13 +23,15 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 REGION ?= us-east-1
 
-.PHONY: help venv lint format typecheck cfn-lint sam-validate sam-build scan unit integration test \
-	demo local-up local-down bench image clean
+.PHONY: help venv lint format typecheck cfn-lint sam-validate sam-build build scan unit integration test \
+	demo local-up local-down invoke bench image image-check clean
 
 help:
 	@echo "make demo        the whole pipeline on the embedded AWS emulator (VIDEO=, KEY=, META= optional)"
 	@echo "make test        every check: lint, types, template checks, sam build, unit and integration tests"
 	@echo "make local-up    keep the local stack running (make local-down stops it)"
+	@echo "make invoke      send an S3 event to the running local stack's launcher (EVENT=src/events/put.json)"
+	@echo "make build       sam build with the venv's python3.12 on PATH (what plain \`sam build\` needs)"
 	@echo "make bench       benchmark against the original design (docs/benchmark.md)"
 	@echo "make image       build and push the worker image to the stack's ECR repository (needs Docker and AWS)"
 
@@ -78,6 +80,9 @@ sam-validate: $(ROOTS)
 sam-build: $(ROOTS)
 	$(VENV)/bin/sam build --region $(REGION)
 
+# `sam build` outside make needs python3.12 on PATH; this target puts the venv's first.
+build: sam-build
+
 scan: $(SCAN_STAMP) cfn-lint
 	$(SCAN_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml -f .aws-sam/transformed.json
 
@@ -101,6 +106,11 @@ local-up: $(ROOTS)
 
 local-down: $(ROOTS)
 	$(PY) -m local_stack down
+
+EVENT ?=
+invoke: $(ROOTS)
+	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=path.json (e.g. src/events/put.json; make local-up first)"; exit 2; }
+	$(PY) -m local_stack invoke "$(EVENT)"
 
 bench: $(ROOTS)
 	$(PY) -m bench
