@@ -119,9 +119,13 @@ bench: $(ROOTS)
 STACK ?= thumbnail-creator
 TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo latest)
 PLATFORM ?= linux/arm64
-image:
-	@repo=$$(aws cloudformation describe-stacks --stack-name $(STACK) --region $(REGION) \
-		--query "Stacks[0].Outputs[?OutputKey=='WorkerRepositoryUri'].OutputValue" --output text) && \
+# Checks each prerequisite first (ops/image_prereqs.py): a Docker engine with buildx, AWS
+# credentials, the deployed stack and its WorkerRepositoryUri output. Not runnable offline.
+image-check: $(ROOTS)
+	@$(PY) -m ops.image_prereqs --stack $(STACK) --region $(REGION) >/dev/null && echo "make image: every prerequisite is there"
+
+image: $(ROOTS)
+	@repo=$$($(PY) -m ops.image_prereqs --stack $(STACK) --region $(REGION)) && \
 	aws ecr get-login-password --region $(REGION) | docker login --username AWS --password-stdin $${repo%%/*} && \
 	docker buildx build --platform $(PLATFORM) --provenance=false -t $$repo:$(TAG) --push container && \
 	echo "Pushed $$repo:$(TAG). Deploy it: sam deploy --parameter-overrides WorkerImageTag=$(TAG)"

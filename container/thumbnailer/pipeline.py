@@ -51,6 +51,11 @@ class Input(Protocol):
         """Fetches byte ranges ahead of decoding, where reads cost requests; None for a local file."""
         ...
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the manifest should warn about the source itself (e.g. not the object the event named)."""
+        ...
+
     def open(self) -> AbstractContextManager[IO[bytes]]:
         """A seekable binary file over the source."""
         ...
@@ -104,7 +109,12 @@ def run(source: Input, options: Options, names: OutputNames, sink: Sink, timer: 
                     "bytes": len(output.body),
                 }
             )
-    warnings = [*info.warnings, *picked.warnings, *(w for output in rendered for w in output.warnings)]
+    warnings = [
+        *source.warnings,
+        *info.warnings,
+        *picked.warnings,
+        *(w for output in rendered for w in output.warnings),
+    ]
     document = manifest.success(
         origin={"input": source.description},
         source=manifest.describe_source(info, described),
