@@ -65,14 +65,19 @@ class DemoError(Exception):
 
 def run(video: Path | None, key: str | None, meta: str | None, out: Path, *, use_docker: bool = False) -> int:
     try:
+        return _run(video, key, meta, out, use_docker=use_docker)
+    except KeyboardInterrupt:  # before the stack started or after it stopped: nothing left running
+        say("interrupted")
+        return INTERRUPTED
+
+
+def _run(video: Path | None, key: str | None, meta: str | None, out: Path, *, use_docker: bool) -> int:
+    try:
         metadata = parse_metadata(meta)
         source, key = _source_and_key(video, key)
     except (DemoError, ValueError) as error:
         say(f"error: {error}")
         return 2
-    except KeyboardInterrupt:
-        say("interrupted")
-        return INTERRUPTED
     started = time.monotonic()
     say("starting the embedded AWS emulator and deploying template.yaml ...")
     # Logs of this run (launcher.log, task-logs/): kept only when something went wrong.

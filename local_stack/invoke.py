@@ -11,6 +11,7 @@ worker task of every video it started: its exit, its manifest, its thumbnails.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -238,8 +239,9 @@ def _wait_for_task(stack: RunningStack, task_arn: str) -> int:
     if job is not None:
         _print_manifest(stack, str(job.get("key", "")))
     print(f"  worker log: {stack.task_logs / task_id}.log")
-    code = task.get("containers", [{}])[0].get("exitCode")
-    return int(code) if isinstance(code, int) else (0 if "exit code 0" in task["stoppedReason"] else 1)
+    # The local runner names the worker's exit code in the stopped reason (the emulator's container has none).
+    found = re.search(r"exit code (\d+)", str(task["stoppedReason"]))
+    return int(found.group(1)) if found else 1
 
 
 def _job_of(task: Mapping[str, Any]) -> dict[str, Any] | None:
