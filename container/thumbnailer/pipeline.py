@@ -109,19 +109,14 @@ def run(source: Input, options: Options, names: OutputNames, sink: Sink, timer: 
                     "bytes": len(output.body),
                 }
             )
-    warnings = [
-        *source.warnings,
-        *info.warnings,
-        *picked.warnings,
-        *(w for output in rendered for w in output.warnings),
-    ]
+    warnings = [*info.warnings, *picked.warnings, *(w for output in rendered for w in output.warnings)]
     document = manifest.success(
         origin={"input": source.description},
         source=manifest.describe_source(info, described),
         options=options,
         frame_time=picked.time,
         thumbnails=listed,
-        warnings=warnings,
+        warnings=[*source.warnings, *warnings],  # the source's own first (not the event's object)
         io=source.io_stats(),
         timings_ms=timer.timings_ms,
     )
