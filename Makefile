@@ -23,8 +23,8 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 REGION ?= us-east-1
 
-.PHONY: help venv lint format typecheck cfn-lint sam-validate sam-build scan unit integration test \
-	demo chaos sweep replay local-up local-down bench image deploy clean
+.PHONY: help venv lint format typecheck cfn-lint sam-validate sam-build build scan unit integration test \
+	demo chaos sweep replay local-up local-down invoke bench image image-check deploy clean
 
 help:
 	@echo "make demo        the whole pipeline on the embedded AWS emulator (VIDEO=, KEY=, META= optional)"
@@ -33,6 +33,8 @@ help:
 	@echo "make chaos       N uploads with faults injected at random (N=, FAULT_RATE=, SEED=): nothing may be lost"
 	@echo "make sweep       relaunch videos without an up-to-date manifest (APPLY=1 to act; STACK_NAME= for AWS)"
 	@echo "make replay      relaunch the failed-jobs and dead-letter queues (APPLY=1 to act; STACK_NAME= for AWS)"
+	@echo "make invoke      send an S3 event to the running local stack's launcher (EVENT=src/events/put.json)"
+	@echo "make build       sam build with the venv's python3.12 on PATH (what plain \`sam build\` needs)"
 	@echo "make bench       benchmark against the original design (docs/benchmark.md)"
 	@echo "make image       build and push the worker image to the stack's ECR repository (needs Docker and AWS)"
 	@echo "make deploy      after the first guided deploy: push the image, deploy with it, sweep (needs Docker and AWS)"
@@ -82,6 +84,9 @@ sam-validate: $(ROOTS)
 sam-build: $(ROOTS)
 	$(VENV)/bin/sam build --region $(REGION)
 
+# `sam build` outside make needs python3.12 on PATH; this target puts the venv's first.
+build: sam-build
+
 scan: $(SCAN_STAMP) cfn-lint
 	$(SCAN_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml -f .aws-sam/transformed.json
 
@@ -120,6 +125,11 @@ local-up: $(ROOTS)
 local-down: $(ROOTS)
 	$(PY) -m local_stack down
 
+EVENT ?=
+invoke: $(ROOTS)
+	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=path.json (e.g. src/events/put.json; make local-up first)"; exit 2; }
+	$(PY) -m local_stack invoke "$(EVENT)"
+
 bench: $(ROOTS)
 	$(PY) -m bench
 
@@ -127,9 +137,13 @@ bench: $(ROOTS)
 STACK ?= thumbnail-creator
 TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo latest)
 PLATFORM ?= linux/arm64
-image:
-	@repo=$$(aws cloudformation describe-stacks --stack-name $(STACK) --region $(REGION) \
-		--query "Stacks[0].Outputs[?OutputKey=='WorkerRepositoryUri'].OutputValue" --output text) && \
+# Checks each prerequisite first (ops/image_prereqs.py): a Docker engine with buildx, AWS
+# credentials, the deployed stack and its WorkerRepositoryUri output. Not runnable offline.
+image-check: $(ROOTS)
+	@$(PY) -m ops.image_prereqs --stack $(STACK) --region $(REGION) >/dev/null && echo "make image: every prerequisite is there"
+
+image: $(ROOTS)
+	@repo=$$($(PY) -m ops.image_prereqs --stack $(STACK) --region $(REGION)) && \
 	aws ecr get-login-password --region $(REGION) | docker login --username AWS --password-stdin $${repo%%/*} && \
 	docker buildx build --platform $(PLATFORM) --provenance=false -t $$repo:$(TAG) --push container && \
 	echo "Pushed $$repo:$(TAG). Deploy it: sam deploy --parameter-overrides WorkerImageTag=$(TAG)"

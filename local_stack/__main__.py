@@ -11,13 +11,13 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import requests
 
 from devkit.paths import REPO_ROOT
-from local_stack import demo
+from local_stack import demo, invoke
 from local_stack.stack import LocalStack
 
 STATE_DIR = demo.STATE_DIR
@@ -43,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     chaos.add_argument("--n", type=int, default=200, help="uploads (default 200)")
     chaos.add_argument("--fault-rate", type=float, default=0.1, help="share of uploads given a fault")
     chaos.add_argument("--seed", type=int, default=1)
+    send = commands.add_parser("invoke", help="send an S3 event JSON to the running stack's launcher")
+    send.add_argument("event", type=Path, help="an S3 notification, e.g. src/events/put.json")
+    send.add_argument("--state", type=Path, default=STATE_FILE)
     commands.add_parser("up", help="start the local stack in the background")
     commands.add_parser("down", help="stop the background local stack")
     serve = commands.add_parser("serve", help="run the local stack in the foreground (what `up` starts)")
@@ -58,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from local_stack import chaos as chaos_run
 
         return chaos_run.main(vars(arguments))
+    if arguments.command == "invoke":
+        return invoke.invoke(arguments.event, arguments.state)
     if arguments.command == "up":
         return up()
     if arguments.command == "down":
@@ -123,21 +128,34 @@ def up() -> int:
             state = _running_state()
     else:
         print(f"the local stack is already running (pid {state['pid']})")
+    print(instructions(state))
+    return 0
+
+
+def instructions(state: Mapping[str, object]) -> str:
+    """How to use the running stack: ready-to-paste commands, and where every log is."""
     endpoint, bucket = state["endpoint"], state["bucket"]
-    print(
-        f"""
-Local stack running at {endpoint} (bucket {bucket}). In another shell:
+    task_logs = Path(str(state["task_logs"]))
+    launcher_log = state.get("launcher_log") or task_logs.parent / "launcher.log"
+    return f"""
+Local stack running at {endpoint} (bucket {bucket}). In another shell (`aws` is in .venv/bin):
 
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
   aws --endpoint-url {endpoint} s3 cp my-video.mp4 "s3://{bucket}/videos/my-video.mp4" \\
-      --metadata thumbnail-at=7.3
+      --metadata '{{"thumbnail-at":"7.3","thumbnail-widths":"160,320"}}'
   aws --endpoint-url {endpoint} s3 ls "s3://{bucket}/thumbnails/" --recursive
   aws --endpoint-url {endpoint} s3 cp "s3://{bucket}/thumbnails/my-video.mp4.json" -
 
-Worker logs: {state["task_logs"]}
+Only keys under videos/ ending in .mp4 or .MP4 start a task. Several widths: the aws CLI splits
+--metadata thumbnail-widths=160,320 at the comma; write --metadata '{{"thumbnail-widths":"160,320"}}'
+or --metadata 'thumbnail-widths="160,320"'.
+Send your own S3 event to the launcher: make invoke EVENT=src/events/put.json
+
+Logs:
+  launcher (skipped and rejected events, tasks started): {launcher_log}
+  worker tasks (one file per task):                      {task_logs}/
+  the local stack itself:                                {SERVE_LOG}
 Stop it with: make local-down"""
-    )
-    return 0
 
 
 def down() -> int:
@@ -172,6 +190,7 @@ def serve_forever(state_file: Path) -> int:
             "bucket": stack.bucket,
             "outputs": dict(stack.outputs),
             "task_logs": str(work_dir / "task-logs"),
+            "launcher_log": str(work_dir / "launcher.log"),
         }
         partial = state_file.with_suffix(".partial")
         partial.write_text(json.dumps(state, indent=2), encoding="utf-8")

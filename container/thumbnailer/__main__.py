@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from thumbnailer.errors import EXIT_INVALID_OPTIONS, InvalidOptionsError
+from thumbnailer.errors import EXIT_INVALID_OPTIONS, EXIT_UNUSABLE_VIDEO, InvalidOptionsError
 from thumbnailer.inputs import LocalInput, S3Input
 from thumbnailer.logs import get_logger
 from thumbnailer.naming import OutputNames
@@ -52,12 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         apply_layer(defaults, cli_layer, CLI_LABELS)  # flags checked before anything is read
         is_s3 = args.video.startswith("s3://")
         bucket, key = split_s3_uri(args.video) if is_s3 else ("", "")
-        path = Path(args.video)
-        if not is_s3 and not path.is_file():
-            raise InvalidOptionsError(f"{args.video!r} is not a file")
+        path = Path(args.video).expanduser()
     except InvalidOptionsError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return EXIT_INVALID_OPTIONS
+    if not is_s3 and not path.is_file():
+        # As a missing object in the task (source_not_found): the input, not an option, is wrong.
+        print(f"error: {args.video!r} is not a file", file=sys.stderr)
+        return EXIT_UNUSABLE_VIDEO
     names = OutputNames(Path(key).name if is_s3 else path.name)
 
     def prepare() -> tuple[Input, Options]:

@@ -38,6 +38,13 @@ class InvalidOptionsError(WorkerError):
     reason = "invalid_options"
 
 
+class MissingCredentialsError(WorkerError):
+    """No AWS credentials to read an s3:// source with: a setting to fix, not a failure to retry."""
+
+    exit_code = EXIT_INVALID_OPTIONS
+    reason = "no_credentials"
+
+
 class UnusableVideoError(WorkerError):
     """The input cannot give a thumbnail: no video stream, nothing decodable, truncated, not a video."""
 

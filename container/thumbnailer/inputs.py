@@ -31,6 +31,7 @@ class LocalInput:
         self.path = path
         self.description: dict[str, Any] = {"path": str(path), "size": path.stat().st_size}
         self.output_metadata: dict[str, str] = {}
+        self.warnings: list[str] = []
 
     @contextlib.contextmanager
     def open(self) -> Iterator[IO[bytes]]:
@@ -51,6 +52,7 @@ class S3Input:
         self.source = source
         self.description = _describe(source, job)
         self.output_metadata = source_metadata(source)
+        self.warnings: list[str] = []  # about the source itself, for the manifest
         self._readers: list[RangedS3Reader] = []
 
     @property

@@ -31,13 +31,19 @@ def describe_source(info: SourceInfo, colour: ColourInfo | None) -> dict[str, An
         "sample_aspect_ratio": f"{sar.numerator}:{sar.denominator}",
         "display_width": info.display_width,
         "display_height": info.display_height,
-        "rotation": info.orientation.clockwise,  # degrees clockwise, applied after any mirroring
+        # Degrees clockwise, applied after any mirroring: ffprobe's rotation (counter-clockwise) negated.
+        "rotation": _degrees(info.orientation.clockwise),
         "mirrored": info.orientation.mirrored,
         "hdr": colour.hdr if colour else None,
         "colour": (
             {"matrix": colour.matrix, "range": colour.range, "transfer": colour.transfer} if colour else None
         ),
     }
+
+
+def _degrees(clockwise: float) -> int | float:
+    """A whole number of degrees (every multiple of 90) as an integer; a free angle as it is."""
+    return int(clockwise) if float(clockwise).is_integer() else clockwise
 
 
 def describe_options(options: Options) -> dict[str, Any]:

@@ -51,6 +51,11 @@ class Input(Protocol):
         """Fetches byte ranges ahead of decoding, where reads cost requests; None for a local file."""
         ...
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the manifest should warn about the source itself (e.g. not the object the event named)."""
+        ...
+
     def open(self) -> AbstractContextManager[IO[bytes]]:
         """A seekable binary file over the source."""
         ...
@@ -111,7 +116,7 @@ def run(source: Input, options: Options, names: OutputNames, sink: Sink, timer: 
         options=options,
         frame_time=picked.time,
         thumbnails=listed,
-        warnings=warnings,
+        warnings=[*source.warnings, *warnings],  # the source's own first (not the event's object)
         io=source.io_stats(),
         timings_ms=timer.timings_ms,
     )

@@ -16,12 +16,14 @@ from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
     IncompleteReadError,
+    NoCredentialsError,
+    PartialCredentialsError,
     ReadTimeoutError,
     ResponseStreamingError,
 )
 
 from thumbnailer.aws import s3_client
-from thumbnailer.errors import S3ReadError, SourceChangedError
+from thumbnailer.errors import MissingCredentialsError, S3ReadError, SourceChangedError
 from thumbnailer.logs import service_name
 from thumbnailer.s3_errors import raise_classified
 
@@ -83,6 +85,13 @@ def head_source(
         head = s3.head_object(**params)
     except ClientError as error:
         raise_classified(error, bucket, key, version_id)
+    except (NoCredentialsError, PartialCredentialsError) as error:
+        raise MissingCredentialsError(
+            f"no AWS credentials to read s3://{bucket}/{key} ({error}): set them (aws configure, "
+            "AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); for the local stack "
+            "(make local-up), set AWS_ENDPOINT_URL to its endpoint and any credentials, e.g. "
+            "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
+        ) from None
     return SourceObject(
         bucket=bucket,
         key=key,

@@ -55,9 +55,14 @@ def _prepare(settings: Settings, logger: Logger) -> tuple[Input, Options]:
     if isinstance(settings.defaults, InvalidOptionsError):
         raise settings.defaults
     source = head_source(job.bucket, job.key, job.version_id)
-    if job.etag and source.etag and job.etag.strip('"') != source.etag.strip('"') and not job.version_id:
-        logger.warning("the object changed since its event; reading the current one", head_etag=source.etag)
     source_input = S3Input(source, job.as_dict())
+    named, current = (job.etag or "").strip('"'), (source.etag or "").strip('"')
+    if named and current and named != current and not job.version_id:
+        logger.warning("the object changed since its event; reading the current one", head_etag=source.etag)
+        source_input.warnings.append(
+            f"the object changed since its event: the event named ETag {named}, "
+            f"this thumbnail is of the current object (ETag {current})"
+        )
     try:
         return source_input, with_metadata(settings.defaults, source.metadata)
     except InvalidOptionsError:

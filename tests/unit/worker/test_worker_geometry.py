@@ -93,6 +93,10 @@ def test_rotated_clip_shows_as_a_player_shows_it(tmp_path: Path, ccw: int, hflip
         want = tuple(int(v) for v in expected[int(fy * expected.shape[0]), int(fx * expected.shape[1])])
         assert _close(_colour_at(shown, fx, fy), want), (ccw, hflip, fx, fy)
     assert manifest["source"]["mirrored"] is hflip  # type: ignore[index]
+    # Degrees clockwise, an integer. Unmirrored, ffprobe's rotation (counter-clockwise, as PyAV
+    # sets it) negated; mirrored, the manifest mirrors first, so the same angle turns the other way.
+    rotation = manifest["source"]["rotation"]  # type: ignore[index]
+    assert type(rotation) is int and rotation == (ccw if hflip else -ccw) % 360
 
 
 def test_anamorphic_clip_is_stretched(tmp_path: Path) -> None:

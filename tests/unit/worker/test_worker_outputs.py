@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -144,3 +145,31 @@ def test_cli_as_a_real_process(clips: dict[str, Any], tmp_path: Path) -> None:
     # Logs are JSON lines on stderr, with the stage timings.
     stages = {json.loads(line).get("stage") for line in result.stderr.splitlines() if line.startswith("{")}
     assert {"open", "seek", "decode", "encode", "upload"} <= stages
+
+
+def test_cli_missing_local_file_exits_3_as_a_missing_object_does(tmp_path: Path) -> None:
+    assert cli_main([str(tmp_path / "absent.mp4"), "--out", str(tmp_path / "out")]) == 3
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_s3_input_without_credentials_says_how_to_fix_it(tmp_path: Path) -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    env.update(
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "thumbnailer", "s3://some-bucket/videos/a.mp4", "--out", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    error = json.loads(result.stdout)["error"]
+    assert error["reason"] == "no_credentials" and "AWS_ENDPOINT_URL" in error["message"]

@@ -248,3 +248,14 @@ def test_task_and_cli_as_real_processes(
     manifest = json.loads(cli.stdout)
     assert manifest["io"]["requests"] >= 1
     assert read_barcode(Image.open(tmp_path / "my clip+1 é.mp4.jpg")) == 75
+
+
+def test_an_object_other_than_the_events_is_read_with_a_manifest_warning(
+    s3: Any, bucket: str, clips: dict[str, Any]
+) -> None:
+    """An event without a version id whose ETag is not the object's (a sample event, an overwrite)."""
+    uploaded = _upload(s3, bucket, clips["moov_end"].path)
+    env = _job_env(bucket, {**uploaded, "version_id": None, "etag": "0123456789abcdef0123456789abcdef"})
+    assert task.main(env) == 0
+    warnings = _manifest(s3, bucket)["warnings"]
+    assert any("0123456789abcdef0123456789abcdef" in w and uploaded["etag"].strip('"') in w for w in warnings)
