@@ -74,3 +74,9 @@ class S3ReadError(WorkerError):
 
     exit_code = EXIT_UNEXPECTED
     reason = "s3_read_failed"
+
+
+class LimitExceededError(UnusableVideoError):
+    """The input asks for more than the worker allows (README "Limits"): refused before allocating it."""
+
+    reason = "limits_exceeded"
