@@ -23,12 +23,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 REGION ?= us-east-1
 
 .PHONY: help venv lint format typecheck cfn-lint sam-validate sam-build scan unit integration test \
-	demo local-up local-down bench image clean
+	demo local-up local-down bench image clean fuzz
 
 help:
 	@echo "make demo        the whole pipeline on the embedded AWS emulator (VIDEO=, KEY=, META= optional)"
 	@echo "make test        every check: lint, types, template checks, sam build, unit and integration tests"
 	@echo "make local-up    keep the local stack running (make local-down stops it)"
+	@echo "make fuzz        N=2000 SEED=1: mutated videos through the worker; reproducers in .fuzz-failures/"
 	@echo "make bench       benchmark against the original design (docs/benchmark.md)"
 	@echo "make image       build and push the worker image to the stack's ECR repository (needs Docker and AWS)"
 
@@ -86,6 +87,13 @@ integration: $(STAMP)
 test: lint typecheck cfn-lint sam-validate sam-build scan
 	$(PY) -m pytest tests
 
+# Seeded mutations of the corpus and synthetic clips through the worker's CLI (tests/fuzzing);
+# failing inputs land in .fuzz-failures/<seed>/ with their mutations and a command to rerun them.
+N ?= 2000
+SEED ?= 1
+fuzz: $(STAMP)
+	$(PY) -m tests.fuzzing -n $(N) --seed $(SEED) --workers $(shell nproc 2>/dev/null || echo 2)
+
 VIDEO ?=
 KEY ?=
 META ?=
@@ -113,4 +121,4 @@ image:
 	echo "Pushed $$repo:$(TAG). Deploy it: sam deploy --parameter-overrides WorkerImageTag=$(TAG)"
 
 clean:
-	rm -rf .aws-sam demo-output .local-stack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam demo-output .fuzz-failures .local-stack .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,8 @@ from fractions import Fraction
 
 from thumbnailer.errors import LimitExceededError
 
+__all__ = ["LimitExceededError"]
+
 MEMORY_BUDGET_BYTES = 1_000_000_000  # peak RSS of one job, whatever the input
 # Decoded picture: 8192 per side and HEVC level 6's maximum luma picture size (8192x4352):
 # every 8K format (7680x4320, 8192x4320, portrait) fits, an 8-bit RGB copy is at most 107 MB.
