@@ -7,6 +7,7 @@ and the `Sink` (sinks.py: a directory or the bucket); everything else runs here.
 from __future__ import annotations
 
 import contextlib
+import errno
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import IO, Any, Protocol
@@ -146,6 +147,11 @@ def input_faults() -> Iterator[None]:
         raise
     except av.error.FFmpegError as error:
         raise UnusableVideoError(f"the video data is corrupt: {error}", "corrupt") from error
+    except OSError as error:
+        if error.errno != errno.EINVAL:
+            raise
+        # A damaged box size or offset sends the demuxer's seek before the start of the file.
+        raise UnusableVideoError(f"the file points outside itself: {error}", "corrupt") from error
 
 
 def _pick(video: Video, options: Options, source: Input, timer: StageTimer) -> Picked:

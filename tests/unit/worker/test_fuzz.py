@@ -138,3 +138,13 @@ def test_a_picture_wider_than_8192_is_refused(tmp_path: Path) -> None:
     assert (
         "8208x16" in manifest["error"]["message"] and "8192 pixels per side" in manifest["error"]["message"]
     )
+
+
+@pytest.mark.media
+def test_a_box_sending_the_demuxer_before_the_start_is_exit_3(media_dir: Path, tmp_path: Path) -> None:
+    """Was: OSError EINVAL from the file's seek inside av.open (exit 1). make fuzz N=2000 SEED=1."""
+    name = "androidx__portrait_4k60.mp4"
+    case = mutations.mutate(name, (media_dir / name).read_bytes(), seed=1000971)
+    assert case.description == "bit_flips: bit flips at [2494331, 2493673, 2494142]"
+    code, manifest = _outcome(case.data, tmp_path, name, case.seed)
+    assert code == 3 and manifest["error"]["reason"] == "corrupt"
