@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import resource
 import signal
 import subprocess
 import sys
@@ -76,46 +75,50 @@ def run_case(case: Case, folder: Path, wall_seconds: float = WALL_SECONDS) -> Ou
     video.write_bytes(case.data)
     argv = (str(video), "--out", str(out), *options_for(case.seed))
     started = time.monotonic()
+    report = folder / "rusage.json"
     with (folder / "log.txt").open("wb") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "thumbnailer", *argv],
+        launcher = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.fuzzing.launch",
+                str(report),
+                sys.executable,
+                "-m",
+                "thumbnailer",
+                *argv,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING"},
+            env={
+                **os.environ,
+                "POWERTOOLS_LOG_LEVEL": "WARNING",
+                "FUZZ_ADDRESS_SPACE_LIMIT": str(ADDRESS_SPACE_LIMIT),
+            },
+            start_new_session=True,  # the worker in the launcher's group: killed together
         )
-        # Set from here, not in preexec_fn (unsafe with the pool's threads): the child is still
-        # starting Python, long before it reads the video.
-        resource.prlimit(child.pid, resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
-        resource.prlimit(child.pid, resource.RLIMIT_CORE, (0, 0))
-        status, usage, timed_out = _wait(child, started + wall_seconds)
+        try:
+            launcher.wait(timeout=wall_seconds)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait()
+            timed_out = True
     seconds = time.monotonic() - started
-    code = os.waitstatus_to_exitcode(status)
+    measured = json.loads(report.read_text()) if report.is_file() and not timed_out else None
+    code = os.waitstatus_to_exitcode(measured["status"]) if measured else -signal.SIGKILL
     outcome = Outcome(
         case=case,
         argv=argv,
         exit_code=code if code >= 0 else None,
         signal=-code if code < 0 and not timed_out else None,
         timed_out=timed_out,
-        peak_rss=usage.ru_maxrss * 1024,
+        peak_rss=measured["maxrss_kib"] * 1024 if measured else 0,
         seconds=seconds,
         reason=None,
         problem=None,
     )
     return _judge(outcome, out, video.name)
-
-
-def _wait(child: subprocess.Popen[bytes], deadline: float) -> tuple[int, resource.struct_rusage, bool]:
-    """Wait for the child (killing it at the deadline) and read its own rusage: exact peak RSS."""
-    timed_out = False
-    while True:
-        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-        if pid:
-            child.returncode = 0  # reaped here: Popen must not wait for it again
-            return status, usage, timed_out
-        if time.monotonic() > deadline and not timed_out:
-            timed_out = True
-            child.send_signal(signal.SIGKILL)
-        time.sleep(0.01)
 
 
 def _judge(outcome: Outcome, out: Path, name: str) -> Outcome:
