@@ -24,7 +24,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 REGION ?= us-east-1
 
 .PHONY: help venv lint format typecheck cfn-lint sam-validate sam-build build scan unit integration test \
-	demo chaos sweep replay local-up local-down invoke bench image image-check deploy clean
+	demo chaos sweep replay local-up local-down invoke bench image image-check deploy clean fuzz
 
 help:
 	@echo "make demo        the whole pipeline on the embedded AWS emulator (VIDEO=, KEY=, META= optional)"
@@ -35,6 +35,7 @@ help:
 	@echo "make replay      relaunch the failed-jobs and dead-letter queues (APPLY=1 to act; STACK_NAME= for AWS)"
 	@echo "make invoke      send an S3 event to the running local stack's launcher (EVENT=src/events/put.json)"
 	@echo "make build       sam build with the venv's python3.12 on PATH (what plain \`sam build\` needs)"
+	@echo "make fuzz        N=2000 SEED=1: mutated videos through the worker; reproducers in .fuzz-failures/"
 	@echo "make bench       benchmark against the original design (docs/benchmark.md)"
 	@echo "make image       build and push the worker image to the stack's ECR repository (needs Docker and AWS)"
 	@echo "make deploy      after the first guided deploy: push the image, deploy with it, sweep (needs Docker and AWS)"
@@ -98,6 +99,13 @@ integration: $(ROOTS)
 
 test: lint typecheck cfn-lint sam-validate sam-build scan
 	$(PY) -m pytest tests
+
+# Seeded mutations of the corpus and synthetic clips through the worker's CLI (tests/fuzzing);
+# failing inputs land in .fuzz-failures/<seed>/ with their mutations and a command to rerun them.
+# N and SEED: `make fuzz N=2000 SEED=1` (N defaults to 2000 here, to 200 for chaos).
+fuzz: $(ROOTS)
+	$(PY) -m tests.fuzzing -n $(if $(filter command line,$(origin N)),$(N),2000) --seed $(SEED) \
+		--workers $(shell nproc 2>/dev/null || echo 2)
 
 VIDEO ?=
 KEY ?=
@@ -163,4 +171,4 @@ deploy:
 	$(PY) -m ops sweep --stack $(STACK) --region $(REGION) --apply
 
 clean:
-	rm -rf .aws-sam demo-output .local-stack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam demo-output .fuzz-failures .local-stack .pytest_cache .mypy_cache .ruff_cache

@@ -168,8 +168,8 @@ def _keyframe_at(video: Video, seek_to: int, measure: Measure) -> Picked | None:
             context.flush_buffers()  # ready for the next seek
     except av.error.FFmpegError:
         return None  # a damaged sample: the others still count
-    if not frames:
-        return None
+    if not frames or not frames[0].key_frame:
+        return None  # nothing, or a sample the sync table calls a keyframe that is not one
     frame = frames[0]
     pts = frame.pts if frame.pts is not None else packet.pts
     return Picked(frame, video.seconds(int(pts if pts is not None else seek_to)))

@@ -96,3 +96,9 @@ class SupersededError(WorkerError):
     exit_code = EXIT_OK
     reason = "superseded"
     writes_manifest = False
+
+
+class LimitExceededError(UnusableVideoError):
+    """The input asks for more than the worker allows (README "Limits"): refused before allocating it."""
+
+    reason = "limits_exceeded"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import av
 
+from thumbnailer import limits
 from thumbnailer.errors import UnusableVideoError
 from thumbnailer.probe import Video
 
@@ -49,14 +50,8 @@ def frame_at(
     if prefetch is not None and (span := _packets_span(video, target)) is not None:
         with measure("prefetch"):
             prefetch([span])
-    best, overshoot, eof = None, None, False
-    for seek_to in _seek_points(video, target):
-        with measure("seek"):
-            _seek(video, seek_to)
-        with measure("decode"):
-            best, overshoot, eof = _decode_until(video, target)
-        if best is not None:
-            break
+    run = _find(video, target, measure)
+    best, overshoot, eof = run.best, run.overshoot, run.eof
     if best is None:
         if overshoot is None:
             raise UnusableVideoError("no frame of the video stream could be decoded", "no_decodable_frames")
@@ -66,7 +61,7 @@ def frame_at(
             first,
             [f"{seconds:.3f} s is before the first frame (shown at {first:.3f} s); the first frame is used"],
         )
-    picked = Picked(best, video.seconds(_pts(best)))
+    picked = Picked(best, video.seconds(_pts(best)), run.warnings)
     if eof and target >= _pts(best) + _frame_duration(video, best):
         picked.warnings.append(
             f"{seconds:.3f} s is past the end of the video; the last frame (at {picked.time:.3f} s) is used"
@@ -121,23 +116,69 @@ def _seek(video: Video, target: int | None) -> None:
             ) from error
 
 
-def _decode_until(video: Video, target: int) -> tuple[av.VideoFrame | None, av.VideoFrame | None, bool]:
-    """Decode forward; return (last frame <= target, first frame > target, reached end of stream)."""
-    best = None
+@dataclass
+class _Run:
+    """What decoding forward from one seek gave."""
+
+    best: av.VideoFrame | None = None  # the last frame at or before the target
+    overshoot: av.VideoFrame | None = None  # the first frame after it
+    eof: bool = False  # the stream ended before a frame after the target
+    frames: int = 0  # frames decoded
+    first_is_key: bool = True  # the first frame decoded is a keyframe
+    first_pts: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _find(video: Video, target: int, measure: Measure) -> _Run:
+    """Seek and decode from each seek point in turn until a frame at or before the target decodes.
+
+    A seek that lands on a sample the sync table (stss) calls a keyframe but the decoder does
+    not (its first frame is not a keyframe: grey or smeared blocks) is not used: the earlier
+    seek points follow, the last one decoding from the start, and a warning tells the cost.
+    """
+    run, lied_at, extra = _Run(), None, 0
+    for seek_to in _seek_points(video, target):
+        with measure("seek"):
+            _seek(video, seek_to)
+        with measure("decode"):
+            run = _decode_until(video, target)
+        if not run.first_is_key and seek_to is not None:
+            lied_at = video.seconds(run.first_pts) if lied_at is None else lied_at
+            extra += run.frames
+            continue
+        if run.best is not None:
+            break
+    if lied_at is not None:
+        run.warnings.append(
+            f"the sync sample at {lied_at:.3f} s is not a keyframe (the file's sync table is wrong): "
+            f"decoded from an earlier keyframe instead, {extra} frames decoded in vain and {run.frames} "
+            "decoded to reach the frame"
+        )
+    return run
+
+
+def _decode_until(video: Video, target: int) -> _Run:
+    """Decode forward until the first frame after the target, or the end of the stream."""
+    run = _Run()
     try:
         for packet in video.container.demux(video.stream):
             for frame in packet.decode():
-                if _pts(frame) <= target:
-                    best = frame
-                else:
-                    return best, frame, False
+                if not run.frames:
+                    run.first_is_key, run.first_pts = bool(frame.key_frame), _pts(frame)
+                run.frames += 1
+                limits.check_decoded_frames(run.frames)
+                if _pts(frame) > target:
+                    run.overshoot = frame
+                    return run
+                run.best = frame
     except av.error.FFmpegError as error:
         # Truncated or corrupt data: what decoded before the damage is still a frame a player shows.
-        if best is None:
+        if run.best is None:
             raise UnusableVideoError(
                 f"the video data is corrupt or truncated: {error.strerror}", "corrupt"
             ) from error
-    return best, None, True
+    run.eof = True
+    return run
 
 
 def _pts(frame: av.VideoFrame) -> int:

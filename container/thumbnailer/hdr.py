@@ -13,6 +13,7 @@ from PIL import Image
 SDR_WHITE_NITS = 203.0
 HDR_PEAK_NITS = 1000.0  # typical mastering peak; the curve reaches white there
 KNEE = 0.8  # below this (relative to SDR white) light passes unchanged
+STRIP_ROWS = 256
 
 Floats = npt.NDArray[np.float32]
 
@@ -24,10 +25,16 @@ BT2020_TO_BT709 = np.array(
 
 def to_sdr_image(rgb48: av.VideoFrame, transfer: str) -> Image.Image:
     """A 16-bit non-linear BT.2020 RGB frame, `transfer` "pq" or "hlg", as an 8-bit sRGB picture."""
-    coded = rgb48.to_ndarray().astype(np.float32) / 65535.0
-    linear = pq_to_relative(coded) if transfer == "pq" else hlg_to_relative(coded)
-    sdr = tone_map(linear @ BT2020_TO_BT709.T)
-    return Image.fromarray(np.round(srgb_oetf(sdr) * 255.0).astype(np.uint8), mode="RGB")
+    coded = rgb48.to_ndarray()
+    picture = np.empty(coded.shape, np.uint8)
+    # In strips of rows: every step is per pixel, and an 8K picture's float copies would take
+    # gigabytes at once (400 MB each).
+    for top in range(0, coded.shape[0], STRIP_ROWS):
+        strip = coded[top : top + STRIP_ROWS].astype(np.float32) / 65535.0
+        linear = pq_to_relative(strip) if transfer == "pq" else hlg_to_relative(strip)
+        sdr = tone_map(linear @ BT2020_TO_BT709.T)
+        picture[top : top + STRIP_ROWS] = np.round(srgb_oetf(sdr) * 255.0).astype(np.uint8)
+    return Image.fromarray(picture, mode="RGB")
 
 
 def pq_to_relative(signal: Floats) -> Floats:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
-from thumbnailer.errors import SourceNotFoundError, SupersededError
+from thumbnailer.errors import SourceNotFoundError, SupersededError, UnusableVideoError
 from thumbnailer.extract import Prefetch
 from thumbnailer.s3_fetcher import SourceObject, head_source
 from thumbnailer.s3_reader import RangedS3Reader
@@ -35,6 +35,8 @@ class LocalInput:
 
     @contextlib.contextmanager
     def open(self) -> Iterator[IO[bytes]]:
+        if not self.description["size"]:
+            raise UnusableVideoError(f"{self.path} is an empty file (0 bytes)", "empty_file")
         with self.path.open("rb") as handle:
             yield handle
 
@@ -61,6 +63,8 @@ class S3Input:
 
     @contextlib.contextmanager
     def open(self) -> Iterator[IO[bytes]]:
+        if not self.source.size:
+            raise UnusableVideoError(f"{self.source.uri} is an empty object (0 bytes)", "empty_object")
         reader = RangedS3Reader(self.source, block_size=READ_BLOCK_SIZE)
         self._readers.append(reader)
         try:

@@ -25,6 +25,7 @@ def describe_source(info: SourceInfo, colour: ColourInfo | None) -> dict[str, An
         "codec": info.codec,
         "container": info.container_format,
         "duration": None if info.duration is None else round(info.duration, 6),
+        "container_duration": None if info.container_duration is None else round(info.container_duration, 6),
         "frame_rate": None if info.frame_rate is None else round(info.frame_rate, 3),
         "coded_width": info.coded_width,
         "coded_height": info.coded_height,

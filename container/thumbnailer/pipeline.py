@@ -7,16 +7,21 @@ and the `Sink` (sinks.py: a directory or the bucket); everything else runs here.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+import errno
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import IO, Any, Protocol
 
-from thumbnailer import colour, geometry, manifest, render
+import av
+from PIL import Image
+
+from thumbnailer import colour, geometry, limits, manifest, render
+from thumbnailer.errors import UnusableVideoError
 from thumbnailer.extract import Picked, Prefetch, frame_at
 from thumbnailer.logs import StageTimer
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options
-from thumbnailer.probe import Video, open_video
+from thumbnailer.probe import SourceInfo, Video, open_video
 
 THUMBNAIL_CACHE_CONTROL = "public, max-age=86400"
 # The manifest changes when the video is replaced: clients should revalidate it.
@@ -74,16 +79,14 @@ def run(source: Input, options: Options, names: OutputNames, sink: Sink, timer: 
     names.thumbnails(options.extension, options.widths)  # a name S3 would refuse fails before any read
     with contextlib.ExitStack() as stack:
         fileobj = stack.enter_context(source.open())
-        with timer.stage("open"):
+        with timer.stage("open"), input_faults():
             video = stack.enter_context(open_video(fileobj))
-        picked = _pick(video, options, source, timer)
+        with input_faults():
+            picked = _pick(video, options, source, timer)
         timer.log_total("prefetch", "seek", "decode")
-        with timer.stage("convert"):
-            described = colour.describe(picked.frame)
-            picture = geometry.to_display(
-                colour.to_srgb_image(picked.frame), video.info.sample_aspect_ratio, video.info.orientation
-            )
-        info = video.info
+        with timer.stage("convert"), input_faults():
+            info = video.info
+            picture, described = _to_picture(picked, info)
     with timer.stage("encode"):
         rendered = render.render(picture, options.format, options.widths)
     metadata = {**source.output_metadata, "thumbnail-time": f"{picked.time:.6f}"}
@@ -128,6 +131,37 @@ def run(source: Input, options: Options, names: OutputNames, sink: Sink, timer: 
         metadata=source.output_metadata,
     )
     return document
+
+
+def _to_picture(picked: Picked, info: SourceInfo) -> tuple[Image.Image, colour.ColourInfo]:
+    """The frame as displayed, in sRGB; its size checked again first (a stream may change size)."""
+    frame = picked.frame
+    limits.check_decoded_size(frame.width, frame.height)
+    shown = geometry.displayed_size(frame.width, frame.height, info.sample_aspect_ratio, info.orientation)
+    limits.check_display_size(*shown)
+    described = colour.describe(frame)
+    picture = geometry.to_display(colour.to_srgb_image(frame), info.sample_aspect_ratio, info.orientation)
+    return picture, described
+
+
+@contextlib.contextmanager
+def input_faults() -> Iterator[None]:
+    """FFmpeg's errors while reading, decoding or converting are the input's: exit 3, not 1.
+
+    Out of memory is not (the limits keep a job within its budget: running out is the worker's
+    or its environment's fault).
+    """
+    try:
+        yield
+    except av.error.MemoryError:
+        raise
+    except av.error.FFmpegError as error:
+        raise UnusableVideoError(f"the video data is corrupt: {error}", "corrupt") from error
+    except OSError as error:
+        if error.errno != errno.EINVAL:
+            raise
+        # A damaged box size or offset sends the demuxer's seek before the start of the file.
+        raise UnusableVideoError(f"the file points outside itself: {error}", "corrupt") from error
 
 
 def _pick(video: Video, options: Options, source: Input, timer: StageTimer) -> Picked:

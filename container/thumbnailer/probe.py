@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -13,6 +14,7 @@ from av.container import InputContainer
 from av.rational import AVRational
 from av.video.stream import VideoStream
 
+from thumbnailer import boxes, limits
 from thumbnailer.errors import UnusableVideoError
 from thumbnailer.geometry import Orientation, displayed_size, orientation_from_matrix, sar_or_square
 
@@ -36,8 +38,9 @@ class SourceInfo:
     display_height: int
     frame_rate: float | None
     origin: float  # seconds: pts of the presentation's time 0
-    duration: float | None  # seconds from the origin to the end of the presentation
+    duration: float | None  # seconds from the origin to the end of the video stream's presentation
     container_format: str
+    container_duration: float | None = None  # the longest stream's end (audio may outlast video)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -75,6 +78,8 @@ class Video:
 @contextlib.contextmanager
 def open_video(fileobj: IO[bytes] | str) -> Iterator[Video]:
     """Open `fileobj`, pick its video stream, or raise UnusableVideoError naming the reason."""
+    if not isinstance(fileobj, str):
+        boxes.check(fileobj, fileobj.seek(0, os.SEEK_END))  # before the demuxer allocates its tables
     try:
         container = av.open(fileobj, mode="r")
     except av.error.FFmpegError as error:
@@ -82,13 +87,18 @@ def open_video(fileobj: IO[bytes] | str) -> Iterator[Video]:
             f"not a readable video container: {error.strerror}", "not_a_video"
         ) from error
     try:
+        limits.check_samples(sum(len(s.index_entries) for s in container.streams))
         stream = _main_video_stream(container)
+        info = _describe(container, stream)
         stream.thread_type = "AUTO"  # frame and slice threads: decoding scales with the cores
+        threads = limits.decoder_threads(info.coded_width, info.coded_height, os.cpu_count() or 1)
+        if threads is not None:  # large pictures: fewer frames in flight, memory bounded
+            stream.codec_context.thread_count = threads
         for other in container.streams:
             if other.index != stream.index:
                 # Unread (audio, other tracks): the demuxer then neither fetches nor seeks to them.
                 other.discard = av.stream.Discard.all
-        yield Video(container, stream, _describe(container, stream))
+        yield Video(container, stream, info)
     finally:
         container.close()
 
@@ -100,6 +110,10 @@ def _main_video_stream(container: InputContainer) -> VideoStream:
     ]
     if not candidates:
         raise UnusableVideoError("the file has no video stream", "no_video_stream")
+    # A damaged sample description leaves a stream without a codec: nothing could decode it.
+    candidates = [s for s in candidates if s.codec_context is not None]
+    if not candidates:
+        raise UnusableVideoError("the video stream names no codec that can decode it", "unsupported_codec")
     return max(candidates, key=lambda s: (s.frames or 0, (s.codec_context.width or 0)))
 
 
@@ -110,10 +124,13 @@ def _describe(container: InputContainer, stream: VideoStream) -> SourceInfo:
         raise UnusableVideoError(
             "the video stream has no picture size (no decodable frames)", "no_decodable_frames"
         )
+    limits.check_decoded_size(width, height)
     matrix = ctx.coded_side_data.get("display_matrix") if hasattr(ctx, "coded_side_data") else None
     orientation = orientation_from_matrix(matrix)
     sar = sar_or_square(_fraction(stream.sample_aspect_ratio) if stream.sample_aspect_ratio else None)
+    limits.check_pixel_aspect(sar)
     shown = displayed_size(width, height, sar, orientation)
+    limits.check_display_size(*shown)
     format_name = str(container.format.name)
     # MP4/MOV timestamps are already on the movie timeline (edit lists applied, an empty edit
     # shifts the first frame later), so time 0 is pts 0; elsewhere (MPEG-TS) the first timestamp.
@@ -131,16 +148,17 @@ def _describe(container: InputContainer, stream: VideoStream) -> SourceInfo:
         duration=None,
         container_format=format_name,
     )
-    info.duration = _duration(container, stream, info)
+    if container.duration:
+        info.container_duration = ((container.start_time or 0) + container.duration) / AV_TIME_BASE - origin
+    info.duration = _duration(stream, info)
     return info
 
 
-def _duration(container: InputContainer, stream: VideoStream, info: SourceInfo) -> float | None:
-    """Presentation length in seconds, cross-checked against the sample index."""
-    claimed: float | None = None
-    if container.duration:
-        claimed = ((container.start_time or 0) + container.duration) / AV_TIME_BASE - info.origin
-    elif stream.duration:
+def _duration(stream: VideoStream, info: SourceInfo) -> float | None:
+    """The video stream's presentation end in seconds (not the container's: audio may outlast
+    the video), cross-checked against the sample index; the container's when it has no other."""
+    claimed: float | None = info.container_duration
+    if stream.duration:
         claimed = float(((stream.start_time or 0) + stream.duration) * stream.time_base) - info.origin
     entries = stream.index_entries
     indexed: float | None = None

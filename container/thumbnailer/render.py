@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from thumbnailer import limits
 from thumbnailer.options import ImageFormat
 
 CONTENT_TYPES: dict[ImageFormat, str] = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
@@ -33,8 +34,10 @@ class Rendered:
 
 def render(image: Image.Image, fmt: ImageFormat, widths: tuple[int, ...]) -> list[Rendered]:
     """One encoded thumbnail per requested width (or one at the picture's size)."""
-    image = image.convert("RGB")
+    if image.mode != "RGB":  # convert() to the same mode would copy the picture
+        image = image.convert("RGB")
     if not widths:
+        limits.check_display_size(image.width, image.height, "thumbnail")
         return [Rendered(None, image.width, image.height, fmt, encode(image, fmt))]
     outputs = []
     for width in widths:
@@ -43,6 +46,7 @@ def render(image: Image.Image, fmt: ImageFormat, widths: tuple[int, ...]) -> lis
             warnings.append(f"width {width} is larger than the picture ({image.width}); not upscaled")
         target_width = min(width, image.width)
         target_height = max(1, round(image.height * target_width / image.width))
+        limits.check_display_size(target_width, target_height, "thumbnail")
         resized = (
             image
             if target_width == image.width
