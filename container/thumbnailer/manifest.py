@@ -41,7 +41,14 @@ def describe_source(info: SourceInfo, colour: ColourInfo | None) -> dict[str, An
 
 
 def describe_options(options: Options) -> dict[str, Any]:
-    return {"at": str(options.at), "format": options.format, "widths": list(options.widths)}
+    return {
+        "at": str(options.at),
+        "format": options.format,
+        "widths": list(options.widths),
+        "storyboard": None if options.storyboard is None else str(options.storyboard),
+        "count": options.count,
+        "preview": None if options.preview is None else str(options.preview),
+    }
 
 
 def success(
