@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit.paths import REPO_ROOT
+from local_stack import demo_page
 from local_stack.stack import LocalStack, Result, parse_metadata
 from local_stack.video import make_video
 
@@ -47,7 +48,8 @@ def sample_video() -> Path:
 
 
 def run(video: Path | None, key: str | None, meta: str | None, out: Path, *, use_docker: bool = False) -> int:
-    metadata = parse_metadata(meta)
+    # Storyboard, stills and preview for the demo page (issue 13), unless --meta says otherwise.
+    metadata = {**demo_page.DEMO_METADATA, **parse_metadata(meta)}
     source = video if video is not None else sample_video()
     if not source.is_file():
         say(f"no such video file: {source}")
@@ -95,6 +97,7 @@ def _run_in(
             return 1
         elapsed = time.monotonic() - upload_started
         written = _download(stack, result, out)
+        written += demo_page.from_stack(stack, result, out, source)  # extra outputs and index.html
         _summary(source, key, size, result, written, durations=(elapsed, time.monotonic() - started))
         return 0 if all(o.exit_code == 0 for o in result.outcomes) else 1
 
