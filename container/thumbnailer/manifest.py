@@ -41,14 +41,19 @@ def describe_source(info: SourceInfo, colour: ColourInfo | None) -> dict[str, An
 
 
 def describe_options(options: Options) -> dict[str, Any]:
-    return {
+    described: dict[str, Any] = {
         "at": str(options.at),
         "format": options.format,
         "widths": list(options.widths),
-        "storyboard": None if options.storyboard is None else str(options.storyboard),
-        "count": options.count,
-        "preview": None if options.preview is None else str(options.preview),
     }
+    # The extra outputs (issue 13), only when asked for: a plain job's manifest is as before.
+    if options.storyboard is not None:
+        described["storyboard"] = str(options.storyboard)
+    if options.count:
+        described["count"] = options.count
+    if options.preview is not None:
+        described["preview"] = str(options.preview)
+    return described
 
 
 def success(
