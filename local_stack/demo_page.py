@@ -79,7 +79,7 @@ def write_page(out: Path, manifest: Mapping[str, Any], locate: Callable[[str], P
     preview = first("preview")
     poster = first("thumbnail")
     config = {
-        "title": video.name,
+        "title": (manifest.get("input") or {}).get("key") or video.name,
         "video": url(target),
         "poster": url(locate(poster["name"])) if poster else None,
         "duration": (manifest.get("source") or {}).get("duration"),
