@@ -24,13 +24,15 @@ export PYTHONDONTWRITEBYTECODE := 1
 REGION ?= us-east-1
 
 .PHONY: help venv lint format typecheck cfn-lint sam-validate sam-build scan unit integration test \
-	demo local-up local-down bench image clean
+	demo demo-screenshot local-up local-down bench bench-storyboard image clean
 
 help:
 	@echo "make demo        the whole pipeline on the embedded AWS emulator (VIDEO=, KEY=, META= optional)"
 	@echo "make test        every check: lint, types, template checks, sam build, unit and integration tests"
 	@echo "make local-up    keep the local stack running (make local-down stops it)"
 	@echo "make bench       benchmark against the original design (docs/benchmark.md)"
+	@echo "make bench-storyboard  what a storyboard reads and costs, against ffmpeg (docs/benchmark.md)"
+	@echo "make demo-screenshot   docs/demo-page.png from make demo's page, in headless Chromium"
 	@echo "make image       build and push the worker image to the stack's ECR repository (needs Docker and AWS)"
 
 $(STAMP): requirements-dev.txt
@@ -96,6 +98,10 @@ META ?=
 demo: $(ROOTS)
 	$(PY) -m local_stack demo $(if $(VIDEO),--video "$(VIDEO)") $(if $(KEY),--key "$(KEY)") $(if $(META),--meta "$(META)") --out demo-output
 
+# The README's picture of demo-output/index.html (needs /usr/bin/chromium).
+demo-screenshot: $(ROOTS)
+	$(PY) -m local_stack.page_screenshot demo-output docs/demo-page.png
+
 local-up: $(ROOTS)
 	$(PY) -m local_stack up
 
@@ -104,6 +110,10 @@ local-down: $(ROOTS)
 
 bench: $(ROOTS)
 	$(PY) -m bench
+
+# Storyboard cost of the 10- and 40-minute videos (bench/results/storyboard.json, docs/benchmark.md).
+bench-storyboard: $(ROOTS)
+	$(PY) -m bench.storyboard
 
 # Needs a Docker engine with buildx and AWS credentials: not runnable offline.
 STACK ?= thumbnail-creator
