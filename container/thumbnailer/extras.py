@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager
 
 from thumbnailer import preview, stills, storyboard
 from thumbnailer.extract import Measure, Picked, Prefetch
-from thumbnailer.frames import Output
+from thumbnailer.frames import Output, scaled_size
 from thumbnailer.logs import StageTimer
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options
@@ -54,8 +54,9 @@ def make(
     if options.storyboard is not None and duration is not None:
         with timer.stage("storyboard"):
             measure = _measure(timer, "storyboard")
-            tiles = storyboard.make_tiles(video, duration, measure, prefetch)
-            outputs += storyboard.build(video, tiles, duration, options.storyboard, names)
+            size = scaled_size(video, options.storyboard.tile_width)
+            tiles = storyboard.make_tiles(video, duration, size, measure, prefetch)
+            outputs += storyboard.build(tiles, size, duration, options.storyboard, names)
     if options.preview is not None:
         with timer.stage("preview"):
             measure = _measure(timer, "preview")

@@ -26,7 +26,7 @@ from PIL import Image
 
 from thumbnailer.auto import _keyframe_at, _seek_targets
 from thumbnailer.extract import Measure, Picked, Prefetch, frame_at, no_measure
-from thumbnailer.frames import Output, ceil_ms, display_picture, resized, scaled_size
+from thumbnailer.frames import Output, ceil_ms, display_picture, resized
 from thumbnailer.naming import OutputNames
 from thumbnailer.output_options import StoryboardSpec
 from thumbnailer.probe import Video
@@ -36,6 +36,7 @@ LONG_VIDEO_S = 15 * 60
 TILES_SHORT, TILES_LONG = 50, 100
 MIN_INTERVAL_S = 1.0
 COLUMNS = 10
+PREFETCH_BATCH_BYTES = 8 << 20
 VTT_CONTENT_TYPE = "text/vtt; charset=utf-8"
 JSON_CONTENT_TYPE = "application/json"
 
@@ -43,8 +44,9 @@ JSON_CONTENT_TYPE = "application/json"
 @dataclass(frozen=True)
 class Tile:
     start_ms: int
-    frame: Picked
+    frame_time: float  # presentation time of the frame shown
     keyframe: bool  # decoded from its keyframe's packet alone
+    picture: Image.Image  # already tile-sized: a hundred decoded 4K frames would not fit in memory
 
 
 def interval_seconds(duration: float) -> float:
@@ -61,32 +63,55 @@ def even_times_ms(duration: float) -> list[int]:
 
 
 def make_tiles(
-    video: Video, duration: float, measure: Measure = no_measure, prefetch: Prefetch | None = None
+    video: Video,
+    duration: float,
+    size: tuple[int, int],
+    measure: Measure = no_measure,
+    prefetch: Prefetch | None = None,
 ) -> list[Tile]:
-    """One tile per even time: the nearest keyframe's, or the exact frame at that time."""
+    """One tile per even time, `size` pixels: the nearest keyframe's, or the exact frame at that time."""
     wanted = even_times_ms(duration)
     half = interval_seconds(duration) * 500
     chosen = _nearest_keyframes(video, wanted, half, duration)
-    if prefetch is not None and chosen:
-        with measure("prefetch"):
-            prefetch(sorted({(pos, pos + size) for _, (_, pos, size) in chosen.items() if pos >= 0 and size}))
-    tiles: dict[int, Tile] = {}
     keyframes = [keyframe for _, keyframe in sorted(chosen.items())]
-    targets = dict(zip([k for k, _ in sorted(chosen.items())], _seek_targets(video, keyframes), strict=True))
-    for at_ms in wanted:
-        tile = _keyframe_tile(video, targets[at_ms], at_ms, half, measure) if at_ms in targets else None
-        if tile is None:
-            seconds = at_ms / 1000
-            tile = Tile(at_ms, frame_at(video, seconds, measure, prefetch), keyframe=False)
-        tiles.setdefault(tile.start_ms, tile)
+    targets = dict(zip(sorted(chosen), _seek_targets(video, keyframes), strict=True))
+    tiles: dict[int, Tile] = {}
+    for batch in _batches(wanted, chosen):
+        if prefetch is not None and (ranges := [(chosen[t][1], chosen[t][1] + chosen[t][2]) for t in batch]):
+            with measure("prefetch"):
+                prefetch(sorted({(start, end) for start, end in ranges if end > start >= 0}))
+        for at_ms in batch:
+            found = (
+                _keyframe_at_start(video, targets[at_ms], at_ms, half, measure) if at_ms in targets else None
+            )
+            start_ms, picked = found or (at_ms, frame_at(video, at_ms / 1000, measure, prefetch))
+            if start_ms not in tiles:
+                picture = resized(display_picture(video, picked.frame), size)
+                tiles[start_ms] = Tile(start_ms, picked.time, found is not None, picture)
     return [tiles[start] for start in sorted(tiles)]
+
+
+def _batches(wanted: list[int], chosen: dict[int, tuple[int, int, int]]) -> list[list[int]]:
+    """The even times in order, cut where their keyframes' bytes pass PREFETCH_BATCH_BYTES: the
+    reader's cache holds what one prefetch fetches (16 MiB), not a hundred 1080p keyframes."""
+    batches: list[list[int]] = [[]]
+    held = 0
+    for at_ms in wanted:
+        size = chosen[at_ms][2] if at_ms in chosen else 0
+        if batches[-1] and held + size > PREFETCH_BATCH_BYTES:
+            batches.append([])
+            held = 0
+        batches[-1].append(at_ms)
+        held += size
+    return batches
 
 
 def _nearest_keyframes(
     video: Video, wanted_ms: list[int], half_ms: float, duration: float
 ) -> dict[int, tuple[int, int, int]]:
     """Even time -> the index keyframe nearest to it (by decode time), when within `half_ms`."""
-    keyframes = sorted(k for k in video.keyframes() if 0 <= video.seconds(k[0]) < duration)
+    # Decode times: with B-frames the first keyframe's is before 0 though it is shown at 0.
+    keyframes = sorted(k for k in video.keyframes() if video.seconds(k[0]) < duration)
     times = [video.seconds(k[0]) * 1000 for k in keyframes]
     chosen: dict[int, tuple[int, int, int]] = {}
     for at_ms in wanted_ms:
@@ -103,28 +128,29 @@ def _nearest_keyframes(
     return chosen
 
 
-def _keyframe_tile(video: Video, seek_to: int, at_ms: int, half_ms: float, measure: Measure) -> Tile | None:
-    """The keyframe's tile at its own presentation time; None if it does not decode or is too far
-    (its presentation time, known once decoded, can differ from the index's decode time)."""
+def _keyframe_at_start(
+    video: Video, seek_to: int, at_ms: int, half_ms: float, measure: Measure
+) -> tuple[int, Picked] | None:
+    """The keyframe and its own presentation time, as the cue's start; None if it does not decode
+    or is too far (its presentation time, known once decoded, can differ from the decode time)."""
     picked = _keyframe_at(video, seek_to, measure)
     if picked is None or picked.time < 0:
         return None
     start_ms = ceil_ms(picked.time)
     if abs(start_ms - at_ms) > half_ms or (at_ms == 0 and start_ms != 0):
         return None  # the first cue starts at 0 and must show the frame shown at 0
-    return Tile(start_ms, picked, keyframe=True)
+    return start_ms, picked
 
 
 def build(
-    video: Video, tiles: list[Tile], duration: float, spec: StoryboardSpec, names: OutputNames
+    tiles: list[Tile], size: tuple[int, int], duration: float, spec: StoryboardSpec, names: OutputNames
 ) -> list[Output]:
     """The sprite, the WebVTT file and the JSON map, in that order."""
-    size = scaled_size(video, spec.tile_width)
     columns = min(len(tiles), COLUMNS)
     rows = math.ceil(len(tiles) / columns)
     sprite = Image.new("RGB", (size[0] * columns, size[1] * rows))
     for i, tile in enumerate(tiles):
-        sprite.paste(resized(display_picture(video, tile.frame.frame), size), _origin(i, size))
+        sprite.paste(tile.picture, _origin(i, size))
     sprite_name, vtt_name, json_name = (
         names.storyboard(spec.extension),
         names.storyboard_vtt(),
@@ -207,7 +233,7 @@ def _json_map(
                 "end": end / 1000,
                 "x": x,
                 "y": y,
-                "frame_time": round(tile.frame.time, 6),
+                "frame_time": round(tile.frame_time, 6),
                 "keyframe": tile.keyframe,
             }
         )
