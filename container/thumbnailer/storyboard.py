@@ -77,7 +77,8 @@ def make_tiles(
     targets = dict(zip(sorted(chosen), _seek_targets(video, keyframes), strict=True))
     tiles: dict[int, Tile] = {}
     for batch in _batches(wanted, chosen):
-        if prefetch is not None and (ranges := [(chosen[t][1], chosen[t][1] + chosen[t][2]) for t in batch]):
+        keyframe_ranges = [(chosen[t][1], chosen[t][1] + chosen[t][2]) for t in batch if t in chosen]
+        if prefetch is not None and (ranges := keyframe_ranges):
             with measure("prefetch"):
                 prefetch(sorted({(start, end) for start, end in ranges if end > start >= 0}))
         for at_ms in batch:
