@@ -152,7 +152,7 @@ def render_section(machine: dict[str, Any], cases: list[dict[str, Any]]) -> str:
         f"{machine['range_server']['mb_per_s']:g} MB/s per connection) on {machine['cpu']}",
         f"({machine['cpus']} CPUs), {machine['date']}. Minimum: the moov box plus the keyframe packets the",
         "tiles show. Results: bench/results/storyboard.json. Load average at the start:",
-        f"{', '.join(f'{x:g}' for x in machine['load_average_at_start'])} (timings on a busy machine are slower).",
+        f"{', '.join(f'{x:g}' for x in machine['load_average_at_start'])} (a busy machine is slower).",
         "",
         "| video | size | tiles (on keyframes) | worker read | minimum | read / minimum | worker time |"
         " ffmpeg read | ffmpeg time |",
