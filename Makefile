@@ -24,7 +24,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 REGION ?= us-east-1
 
 .PHONY: help venv lint format typecheck cfn-lint sam-validate sam-build build scan unit integration test \
-	demo chaos sweep replay local-up local-down invoke bench image image-check deploy clean fuzz
+	demo chaos sweep replay local-up local-down invoke bench image image-check deploy clean fuzz demo-screenshot bench-storyboard
 
 help:
 	@echo "make demo        the whole pipeline on the embedded AWS emulator (VIDEO=, KEY=, META= optional)"
@@ -37,6 +37,8 @@ help:
 	@echo "make build       sam build with the venv's python3.12 on PATH (what plain \`sam build\` needs)"
 	@echo "make fuzz        N=2000 SEED=1: mutated videos through the worker; reproducers in .fuzz-failures/"
 	@echo "make bench       benchmark against the original design (docs/benchmark.md)"
+	@echo "make bench-storyboard  what a storyboard reads and costs, against ffmpeg (docs/benchmark.md)"
+	@echo "make demo-screenshot   docs/demo-page.png from make demo's page, in headless Chromium"
 	@echo "make image       build and push the worker image to the stack's ECR repository (needs Docker and AWS)"
 	@echo "make deploy      after the first guided deploy: push the image, deploy with it, sweep (needs Docker and AWS)"
 
@@ -127,6 +129,10 @@ sweep: $(ROOTS)
 replay: $(ROOTS)
 	$(PY) -m ops replay $(if $(STACK_NAME),--stack "$(STACK_NAME)") $(if $(APPLY),--apply)
 
+# The README's picture of demo-output/index.html (needs /usr/bin/chromium).
+demo-screenshot: $(ROOTS)
+	$(PY) -m local_stack.page_screenshot demo-output docs/demo-page.png
+
 local-up: $(ROOTS)
 	$(PY) -m local_stack up
 
@@ -140,6 +146,10 @@ invoke: $(ROOTS)
 
 bench: $(ROOTS)
 	$(PY) -m bench
+
+# Storyboard cost of the 10- and 40-minute videos (bench/results/storyboard.json, docs/benchmark.md).
+bench-storyboard: $(ROOTS)
+	$(PY) -m bench.storyboard
 
 # Needs a Docker engine with buildx and AWS credentials: not runnable offline.
 STACK ?= thumbnail-creator

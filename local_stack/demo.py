@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from devkit.paths import REPO_ROOT
-from local_stack import keys
+from local_stack import demo_page, keys
 from local_stack.stack import LocalStack, Result, parse_metadata
 from local_stack.video import make_video
 
@@ -73,7 +73,8 @@ def run(video: Path | None, key: str | None, meta: str | None, out: Path, *, use
 
 def _run(video: Path | None, key: str | None, meta: str | None, out: Path, *, use_docker: bool) -> int:
     try:
-        metadata = parse_metadata(meta)
+        # Storyboard, stills and preview for the demo page (issue 13), unless --meta says otherwise.
+        metadata = {**demo_page.DEMO_METADATA, **parse_metadata(meta)}
         source, key = _source_and_key(video, key)
     except (DemoError, ValueError) as error:
         say(f"error: {error}")
@@ -165,6 +166,7 @@ def _through_the_stack(
         return 1
     elapsed = time.monotonic() - upload_started
     written = _download(stack, result, out)
+    written += demo_page.from_stack(stack, result, out, source)  # extra outputs and index.html
     _summary(source, key, size, result, written, durations=(elapsed, time.monotonic() - started))
     return 0 if all(o.exit_code == 0 for o in result.outcomes) else 1
 

@@ -1,4 +1,5 @@
-"""Command line: `python -m thumbnailer VIDEO --out DIR [--at SPEC] [--format F] [--width N]...`.
+"""Command line: `python -m thumbnailer VIDEO --out DIR [--at SPEC] [--format F] [--width N]...`
+(and `--storyboard [SPEC]`, `--count N`, `--preview [SPEC]`: output_options.py).
 
 VIDEO is a local path or s3://bucket/key. The same pipeline as the task; thumbnails and the
 manifest go to DIR and the manifest is printed. Exit codes as the task's (README).
@@ -23,7 +24,14 @@ from thumbnailer.pipeline import Input
 from thumbnailer.s3_fetcher import head_source
 from thumbnailer.sinks import DirectorySink
 
-CLI_LABELS = {"at": "option --at", "format": "option --format", "widths": "option --width"}
+CLI_LABELS = {
+    "at": "option --at",
+    "format": "option --format",
+    "widths": "option --width",
+    "storyboard": "option --storyboard",
+    "count": "option --count",
+    "preview": "option --preview",
+}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -33,6 +41,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--at", help="seconds, timecode (01:32.5), percentage (25%%) or auto")
     parser.add_argument("--format", help="jpeg, png or webp")
     parser.add_argument("--width", action="append", default=[], help="thumbnail width; repeat for several")
+    parser.add_argument(
+        "--storyboard", nargs="?", const="on", help="sprite + WebVTT + JSON: on, jpeg, webp, off[,width=N]"
+    )
+    parser.add_argument("--count", help="this many stills, evenly spaced (0-100)")
+    parser.add_argument(
+        "--preview",
+        nargs="?",
+        const="on",
+        help="animated preview: on, webp, gif, off[,start=T][,duration=S][,fps=N][,width=N]",
+    )
     return parser.parse_args(argv)
 
 
@@ -47,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logger = get_logger()
     cli_layer = {"at": args.at, "format": args.format, "widths": ",".join(args.width) or None}
+    cli_layer |= {"storyboard": args.storyboard, "count": args.count, "preview": args.preview}
     try:
         defaults = from_environment(os.environ)
         apply_layer(defaults, cli_layer, CLI_LABELS)  # flags checked before anything is read

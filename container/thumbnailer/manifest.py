@@ -48,7 +48,19 @@ def _degrees(clockwise: float) -> int | float:
 
 
 def describe_options(options: Options) -> dict[str, Any]:
-    return {"at": str(options.at), "format": options.format, "widths": list(options.widths)}
+    described: dict[str, Any] = {
+        "at": str(options.at),
+        "format": options.format,
+        "widths": list(options.widths),
+    }
+    # The extra outputs (issue 13), only when asked for: a plain job's manifest is as before.
+    if options.storyboard is not None:
+        described["storyboard"] = str(options.storyboard)
+    if options.count:
+        described["count"] = options.count
+    if options.preview is not None:
+        described["preview"] = str(options.preview)
+    return described
 
 
 def success(

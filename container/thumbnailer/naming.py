@@ -1,6 +1,8 @@
 """Output names (docs/contract.md): `videos/<rest>` -> `thumbnails/<rest>.<ext>`, `<rest>.json`.
 
-The video's own extension stays in the name, so `a.mp4` and `a.mov` never collide.
+The video's own extension stays in the name, so `a.mp4` and `a.mov` never collide. The extra
+outputs (issue 13) add a word no thumbnail name has: `<rest>.storyboard.jpg`, `.storyboard.vtt`,
+`.storyboard.json`, `<rest>.still-01.jpg` ..., `<rest>.preview.webp`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,24 @@ class OutputNames:
 
     def manifest(self) -> str:
         return _fitting(f"{self.stem}.json")
+
+    def storyboard(self, extension: str) -> str:
+        """The sprite; its VTT and JSON map sit beside it (`storyboard_vtt`, `storyboard_json`)."""
+        return _fitting(f"{self.stem}.storyboard.{extension}")
+
+    def storyboard_vtt(self) -> str:
+        return _fitting(f"{self.stem}.storyboard.vtt")
+
+    def storyboard_json(self) -> str:
+        return _fitting(f"{self.stem}.storyboard.json")
+
+    def still(self, number: int, count: int, extension: str) -> str:
+        """Still `number` (1-based) of `count`: two digits at least, all of one width (`still-001`)."""
+        digits = max(2, len(str(count)))
+        return _fitting(f"{self.stem}.still-{number:0{digits}d}.{extension}")
+
+    def preview(self, extension: str) -> str:
+        return _fitting(f"{self.stem}.preview.{extension}")
 
 
 def _fitting(name: str) -> str:

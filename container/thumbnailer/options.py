@@ -14,6 +14,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from thumbnailer.errors import InvalidOptionsError
+from thumbnailer.output_options import (
+    PreviewSpec,
+    StoryboardSpec,
+    parse_count,
+    parse_preview,
+    parse_storyboard,
+)
 
 ImageFormat = Literal["jpeg", "png", "webp"]
 FORMATS: tuple[ImageFormat, ...] = ("jpeg", "png", "webp")
@@ -22,8 +29,22 @@ MAX_WIDTH = 7680  # 8K: far beyond any thumbnail, small enough to bound memory
 MAX_WIDTHS = 8
 
 # Keys of each option in the environment and in S3 user metadata (lower case, as S3 returns them).
-ENV_KEYS = {"at": "THUMBNAIL_AT", "format": "THUMBNAIL_FORMAT", "widths": "THUMBNAIL_WIDTHS"}
-METADATA_KEYS = {"at": "thumbnail-at", "format": "thumbnail-format", "widths": "thumbnail-widths"}
+ENV_KEYS = {
+    "at": "THUMBNAIL_AT",
+    "format": "THUMBNAIL_FORMAT",
+    "widths": "THUMBNAIL_WIDTHS",
+    "storyboard": "THUMBNAIL_STORYBOARD",
+    "count": "THUMBNAIL_COUNT",
+    "preview": "THUMBNAIL_PREVIEW",
+}
+METADATA_KEYS = {
+    "at": "thumbnail-at",
+    "format": "thumbnail-format",
+    "widths": "thumbnail-widths",
+    "storyboard": "thumbnail-storyboard",
+    "count": "thumbnail-count",
+    "preview": "thumbnail-preview",
+}
 
 # ASCII digits only: `\d` alone also matches other scripts' digits (Arabic-Indic and others).
 # Digit runs that int() converts are bounded: past 4300 digits it raises instead of converting.
@@ -54,6 +75,10 @@ class Options:
     at: TimeSpec = AUTO
     format: ImageFormat = "jpeg"
     widths: tuple[int, ...] = ()  # empty: one thumbnail at the displayed size
+    # The extra outputs (output_options.py), off by default.
+    storyboard: StoryboardSpec | None = None
+    count: int = 0  # stills
+    preview: PreviewSpec | None = None
 
     @property
     def extension(self) -> str:
@@ -116,7 +141,8 @@ def parse_widths(raw: str | list[str] | tuple[str, ...], origin: str = "widths")
 
 
 def apply_layer(base: Options, values: Mapping[str, str | None], labels: Mapping[str, str]) -> Options:
-    """Override `base` with the raw values present in one layer (keys `at`, `format`, `widths`).
+    """Override `base` with the raw values present in one layer (keys `at`, `format`, `widths`,
+    and `storyboard`, `count`, `preview`).
 
     `labels` names where each value came from, for error messages (`metadata thumbnail-at`).
     """
@@ -127,11 +153,23 @@ def apply_layer(base: Options, values: Mapping[str, str | None], labels: Mapping
         fmt = parse_format(raw, labels["format"])
     if (raw := values.get("widths")) is not None and raw.strip():
         widths = parse_widths(raw, labels["widths"])
-    return Options(at=at, format=fmt, widths=widths)
+    return _apply_extras(Options(at, fmt, widths, base.storyboard, base.count, base.preview), values, labels)
+
+
+def _apply_extras(base: Options, values: Mapping[str, str | None], labels: Mapping[str, str]) -> Options:
+    """The storyboard, stills count and preview of one layer, over `base`."""
+    storyboard, count, preview = base.storyboard, base.count, base.preview
+    if (raw := values.get("storyboard")) is not None and raw.strip():
+        storyboard = parse_storyboard(raw, labels.get("storyboard", "storyboard"))
+    if (raw := values.get("count")) is not None and raw.strip():
+        count = parse_count(raw, labels.get("count", "count"))
+    if (raw := values.get("preview")) is not None and raw.strip():
+        preview = parse_preview(raw, labels.get("preview", "preview"))
+    return Options(base.at, base.format, base.widths, storyboard, count, preview)
 
 
 def from_environment(env: Mapping[str, str]) -> Options:
-    """The task's defaults (THUMBNAIL_AT, THUMBNAIL_FORMAT, THUMBNAIL_WIDTHS)."""
+    """The task's defaults (THUMBNAIL_AT, THUMBNAIL_FORMAT, THUMBNAIL_WIDTHS, and the extra outputs')."""
     labels = {name: f"setting {var}" for name, var in ENV_KEYS.items()}
     return apply_layer(Options(), {name: env.get(var) for name, var in ENV_KEYS.items()}, labels)
 

@@ -15,9 +15,10 @@ from typing import IO, Any, Protocol
 import av
 from PIL import Image
 
-from thumbnailer import colour, geometry, limits, manifest, render
+from thumbnailer import colour, extras, geometry, limits, manifest, render
 from thumbnailer.errors import UnusableVideoError
 from thumbnailer.extract import Picked, Prefetch, frame_at
+from thumbnailer.frames import Output
 from thumbnailer.logs import StageTimer
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options
@@ -77,6 +78,7 @@ class Input(Protocol):
 def run(source: Input, options: Options, names: OutputNames, sink: Sink, timer: StageTimer) -> dict[str, Any]:
     """Make and write the thumbnails, then the manifest (last: its presence means all is written)."""
     names.thumbnails(options.extension, options.widths)  # a name S3 would refuse fails before any read
+    extras.check_names(options, names)
     with contextlib.ExitStack() as stack:
         fileobj = stack.enter_context(source.open())
         with timer.stage("open"), input_faults():
@@ -87,32 +89,19 @@ def run(source: Input, options: Options, names: OutputNames, sink: Sink, timer: 
         with timer.stage("convert"), input_faults():
             info = video.info
             picture, described = _to_picture(picked, info)
+        with input_faults():  # stills, storyboard, preview: only when asked for, while the video is open
+            extra_outputs, extra_warnings = extras.make(
+                video, options, names, picked=picked, prefetch=source.prefetch, timer=timer
+            )
     with timer.stage("encode"):
         rendered = render.render(picture, options.format, options.widths)
     metadata = {**source.output_metadata, "thumbnail-time": f"{picked.time:.6f}"}
     source.check_current()  # the last moment before anything is written
-    listed = []
     with timer.stage("upload"):
-        for output in rendered:
-            name = sink.put(
-                names.thumbnail(options.extension, output.requested_width),
-                output.body,
-                content_type=output.content_type,
-                cache_control=THUMBNAIL_CACHE_CONTROL,
-                metadata=metadata,
-            )
-            listed.append(
-                {
-                    "name": name,
-                    "width": output.width,
-                    "height": output.height,
-                    "requested_width": output.requested_width,
-                    "format": output.format,
-                    "content_type": output.content_type,
-                    "bytes": len(output.body),
-                }
-            )
+        listed = _put_thumbnails(sink, names, options, rendered, metadata)
+        listed += _put_extras(sink, extra_outputs, source.output_metadata)
     warnings = [*info.warnings, *picked.warnings, *(w for output in rendered for w in output.warnings)]
+    warnings += [*extra_warnings, *(w for extra in extra_outputs for w in extra.warnings)]
     document = manifest.success(
         origin={"input": source.description},
         source=manifest.describe_source(info, described),
@@ -162,6 +151,54 @@ def input_faults() -> Iterator[None]:
             raise
         # A damaged box size or offset sends the demuxer's seek before the start of the file.
         raise UnusableVideoError(f"the file points outside itself: {error}", "corrupt") from error
+
+
+def _put_thumbnails(
+    sink: Sink,
+    names: OutputNames,
+    options: Options,
+    rendered: list[render.Rendered],
+    metadata: Mapping[str, str],
+) -> list[dict[str, Any]]:
+    """Write the thumbnails; their manifest entries."""
+    listed = []
+    for output in rendered:
+        name = sink.put(
+            names.thumbnail(options.extension, output.requested_width),
+            output.body,
+            content_type=output.content_type,
+            cache_control=THUMBNAIL_CACHE_CONTROL,
+            metadata=metadata,
+        )
+        listed.append(
+            {
+                "kind": "thumbnail",
+                "name": name,
+                "width": output.width,
+                "height": output.height,
+                "requested_width": output.requested_width,
+                "format": output.format,
+                "content_type": output.content_type,
+                "bytes": len(output.body),
+            }
+        )
+    return listed
+
+
+def _put_extras(sink: Sink, outputs: list[Output], metadata: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Write stills, storyboard and preview; their manifest entries, `kind` first."""
+    listed = []
+    for extra in outputs:
+        name = sink.put(
+            extra.name,
+            extra.body,
+            content_type=extra.content_type,
+            cache_control=THUMBNAIL_CACHE_CONTROL,
+            metadata=metadata,
+        )
+        entry = {"kind": extra.entry["kind"], "name": name, **extra.entry}
+        listed.append({**entry, "content_type": extra.content_type, "bytes": len(extra.body)})
+    return listed
 
 
 def _pick(video: Video, options: Options, source: Input, timer: StageTimer) -> Picked:
