@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
-from tests.conftest import MEDIA_DIR
+from devkit.paths import MEDIA_DIR
 from tests.unit.worker import synthetic
 
 # Larger corpus files (4K, 3 MB) cost seconds per case: the in-suite run leaves them to `make fuzz`.

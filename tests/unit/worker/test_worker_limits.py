@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from local_stack.emulator import Emulator, environment
+from devkit.environment import overlaid_environment as environment
+from local_stack.emulator import Emulator
 from tests.fuzzing.mutations import mark_sync_samples
 from tests.unit.worker import synthetic
 from thumbnailer import aws, limits
