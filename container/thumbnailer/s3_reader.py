@@ -34,7 +34,8 @@ class RangedS3Reader(io.RawIOBase):
 
     A read the cache cannot serve fetches from its position to the end of the block (read-ahead:
     PyAV reads 32 KiB at a time), together with the following missing blocks it needs. `prefetch`
-    fetches exact byte ranges (keyframes) instead. Memory stays bounded: the cache holds at most
+    fetches exact byte ranges (keyframes) instead; `head`, the object's first bytes from the GET
+    that opened it, is cached from the start. Memory stays bounded: the cache holds at most
     `cache_blocks` blocks' worth of bytes (least recently used blocks evicted). `read` is for one
     thread (PyAV's); `prefetch` may run alongside it from worker threads.
     """
@@ -45,6 +46,7 @@ class RangedS3Reader(io.RawIOBase):
         client: S3Client | None = None,
         block_size: int = 1 << 20,
         cache_blocks: int = 32,
+        head: bytes = b"",
     ) -> None:
         cache = BlockCache(source.size, block_size, cache_blocks)  # checks the sizes first
         super().__init__()
@@ -56,6 +58,8 @@ class RangedS3Reader(io.RawIOBase):
         self.name = f"file:{source.uri}"
         self.cache_limit = cache.limit  # bytes
         self._cache = cache
+        if head:  # the object's first bytes, from the GET that opened it: the first blocks
+            cache.store(0, head[: source.size])
         self._fetcher = RangeFetcher(source, client)
         self._position = 0
         # A classified failure is final: FFmpeg retries reads, S3 would only answer the same.
