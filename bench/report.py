@@ -393,7 +393,8 @@ def markdown(machine: dict[str, Any], cases: list[dict[str, Any]], results: Path
         "- `worker-warm`: one worker process over several videos (`python -m thumbnailer s3://... s3://... "
         "--at 50% ...`, `bench/warm.py`), as a resident worker would take them: the first video pays the "
         "start-up and is left out; each following video is timed from the previous manifest line on stdout "
-        "to its own, its bytes and requests the worker's own count (manifest `io`, which matches the server's in every cold case) plus the HEAD before writing.",
+        "to its own, its bytes and requests the worker's own count (manifest `io`, which matches the "
+        "server's in every cold case) plus the HEAD before writing.",
         "- Every method is timed as a whole process (interpreter start included), methods alternating "
         "case by case, and writes one PNG at the source size; peak RSS is the process tree's, polled "
         "every 10 ms.",
