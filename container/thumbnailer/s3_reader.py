@@ -34,8 +34,7 @@ class RangedS3Reader(io.RawIOBase):
 
     A read the cache cannot serve fetches from its position to the end of the block (read-ahead:
     PyAV reads 32 KiB at a time), together with the following missing blocks it needs. `prefetch`
-    fetches exact byte ranges (keyframes) instead; `head`, the object's first bytes from the GET
-    that opened it, is cached from the start. Memory stays bounded: the cache holds at most
+    fetches exact byte ranges (keyframes) instead; `head` (the first GET's bytes) starts the cache. Memory stays bounded: the cache holds at most
     `cache_blocks` blocks' worth of bytes (least recently used blocks evicted). `read` is for one
     thread (PyAV's); `prefetch` may run alongside it from worker threads.
     """
