@@ -35,10 +35,12 @@ if TYPE_CHECKING:  # the stubs are a dev dependency, absent from the image
 # A Powertools child of the worker logger: JSON lines with its keys (correlation id), not plain text.
 logger = Logger(service=service_name(), child=True)
 
-# The first GET's length: the file type box and a front moov box of up to ~15 minutes of 1080p30
-# with audio (the benchmark's 10-minute file: 0.58 MB), or the first keyframe when the moov box is
-# at the end. A larger moov box is fetched by one more GET (its size is in its header).
-FIRST_READ_BYTES = 1 << 20
+# The first GET's length, one read block: the file type box and a front moov box of up to ~8
+# minutes of 1080p30 with audio (with the first keyframe after it in shorter files), or the first
+# keyframe when the moov box is at the end. A larger moov box comes in one more GET (its size is
+# in its header). 1 MiB caught the benchmark's 10-minute moov box (0.58 MB) in one GET but read
+# 2.4x the physical minimum of a 640x360 file (tests/unit/worker/test_worker_budget.py).
+FIRST_READ_BYTES = 512 * 1024
 # botocore retries the request itself; a body cut off mid-stream is ours to retry.
 BODY_READ_ATTEMPTS = 4
 BODY_RETRY_BACKOFF_SECONDS = 0.2

@@ -274,7 +274,8 @@ def test_an_s3_input_opens_a_front_moov_video_in_three_requests(
     s3.upload_file(str(clips["moov_front"].path), bucket, "videos/front.mp4")
     assert cli_main([f"s3://{bucket}/videos/front.mp4", "--out", str(tmp_path), "--at", "1"]) == 0
     methods = [e.method for e in fault_proxy.exchanges]
-    assert methods[0] == "GET" and fault_proxy.exchanges[0].range == "bytes=0-1048575"
+    first = f"bytes=0-{s3_fetcher.FIRST_READ_BYTES - 1}"
+    assert methods[0] == "GET" and fault_proxy.exchanges[0].range == first
     assert methods.count("HEAD") == 1 and methods[-1] == "HEAD"  # only the check before writing
     manifest = json.loads((tmp_path / "front.mp4.json").read_text())
     assert manifest["io"]["requests"] == methods.count("GET") <= 2
