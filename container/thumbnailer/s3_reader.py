@@ -33,10 +33,10 @@ class RangedS3Reader(io.RawIOBase):
     """A read-only, seekable file over one S3 object version, fetched in aligned blocks by ranged GETs.
 
     A read the cache cannot serve fetches from its position to the end of the block (read-ahead:
-    PyAV reads 32 KiB at a time), together with the following missing blocks it needs. `prefetch`
-    fetches exact byte ranges (keyframes) instead; `head` (the first GET's bytes) starts the cache. Memory stays bounded: the cache holds at most
-    `cache_blocks` blocks' worth of bytes (least recently used blocks evicted). `read` is for one
-    thread (PyAV's); `prefetch` may run alongside it from worker threads.
+    PyAV reads 32 KiB at a time) and the following missing blocks it needs; `prefetch` fetches exact
+    ranges (keyframes); `head` (the first GET's bytes) starts the cache. At most `cache_blocks`
+    blocks' worth of bytes are held (least recently used evicted). `read` is for one thread
+    (PyAV's); `prefetch` may run alongside it from worker threads.
     """
 
     def __init__(
