@@ -1,9 +1,12 @@
-"""The two methods compared, each run as the process it would be in production, and measured.
+"""The methods compared, each run as the process it would be in production, and measured.
 
 `original`: `python -m bench.original` (whole download with boto3, then ffmpeg output seeking).
 `worker`: `python -m thumbnailer s3://BUCKET/KEY --at POS --format png --out DIR`, the worker
-CLI the task runs. Both get an environment pointing boto3 at the benchmark's server and both
-write one PNG at the source size. Wall time covers the whole process, interpreter start included.
+CLI the task runs (several videos in one process for the warm case).
+The peers, on a presigned URL of the same object: `ffmpeg-url`, `ffmpeg -ss POS -i URL -frames:v 1`
+(input seeking, imageio-ffmpeg's binary), and `ffmpegthumbnailer-url`, Debian's ffmpegthumbnailer
+at the original size, when installed. Every method writes one PNG at the source size. Wall time
+covers the whole process, interpreter start included; commands are argument lists, never shell.
 """
 
 from __future__ import annotations
@@ -11,14 +14,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import imageio_ffmpeg
 import psutil
 
 from local_stack.emulator import FAKE_CREDENTIALS
@@ -84,12 +90,14 @@ def original_command(bucket: str, key: str, position_s: float, out_dir: Path) ->
     ]
 
 
-def worker_command(bucket: str, key: str, at: str, out_dir: Path) -> list[str]:
+def worker_command(bucket: str, keys: str | list[str], at: str, out_dir: Path) -> list[str]:
+    """The worker CLI on one video or (warm case) several, one after another in one process."""
+    videos = [f"s3://{bucket}/{key}" for key in ([keys] if isinstance(keys, str) else keys)]
     return [
         sys.executable,
         "-m",
         "thumbnailer",
-        f"s3://{bucket}/{key}",
+        *videos,
         "--at",
         at,
         "--format",
@@ -99,8 +107,66 @@ def worker_command(bucket: str, key: str, at: str, out_dir: Path) -> list[str]:
     ]
 
 
-def measure(command: list[str], env: dict[str, str], timeout_s: float = 900) -> Run:
-    """Run `command`, polling the RSS of it and all its descendants every 10 ms; keep the peak."""
+def presigned_url(endpoint_url: str, bucket: str, key: str) -> str:
+    """A presigned GET URL of the object on the benchmark's server (path-style, SigV4), as a user
+    would hand to ffmpeg; made in the benchmark's process, not timed."""
+    import boto3
+    from botocore.config import Config
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+    url: str = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=3600)
+    return url
+
+
+def ffmpeg_url_command(url: str, position_s: float, out_dir: Path) -> list[str]:
+    """ffmpeg seeking on the input (-ss before -i): it reads the index, then from the keyframe."""
+    return [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-ss",
+        f"{position_s:.3f}",
+        "-i",
+        url,
+        "-frames:v",
+        "1",
+        "-update",
+        "1",
+        str(out_dir / "frame.png"),
+    ]
+
+
+def ffmpegthumbnailer_exe() -> str | None:
+    """Debian's ffmpegthumbnailer, when installed (`apt-get install ffmpegthumbnailer`)."""
+    return shutil.which("ffmpegthumbnailer")
+
+
+def ffmpegthumbnailer_command(exe: str, url: str, position_s: float, out_dir: Path) -> list[str]:
+    """At the original size (-s 0), PNG; -t takes whole seconds (hh:mm:ss)."""
+    whole = round(position_s)
+    at = f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+    return [exe, "-i", url, "-o", str(out_dir / "frame.png"), "-s", "0", "-t", at, "-c", "png"]
+
+
+def measure(
+    command: list[str],
+    env: dict[str, str],
+    timeout_s: float = 900,
+    on_line: Callable[[str], None] | None = None,
+) -> Run:
+    """Run `command`, polling the RSS of it and all its descendants every 10 ms; keep the peak.
+
+    `on_line` is called with each stdout line as it arrives (the warm case times each manifest).
+    """
     started = time.perf_counter()
     # Own session: the whole tree (ffmpeg too) can be stopped if the benchmark is interrupted.
     process = subprocess.Popen(
@@ -108,7 +174,7 @@ def measure(command: list[str], env: dict[str, str], timeout_s: float = 900) -> 
     )
     # Drain the pipes in threads: a chatty child must not block on a full pipe while we poll.
     output: dict[str, str] = {}
-    readers = [_drain(process.stdout, output, "stdout"), _drain(process.stderr, output, "stderr")]
+    readers = [_drain(process.stdout, output, "stdout", on_line), _drain(process.stderr, output, "stderr")]
     peak = 0
     root = psutil.Process(process.pid)
     try:
@@ -137,11 +203,20 @@ def _tree_rss(root: psutil.Process) -> int:
     return total
 
 
-def _drain(stream: Any, output: dict[str, str], name: str) -> Any:
+def _drain(
+    stream: Any, output: dict[str, str], name: str, on_line: Callable[[str], None] | None = None
+) -> Any:
     import threading
 
     def read() -> None:
-        output[name] = stream.read()
+        if on_line is None:
+            output[name] = stream.read()
+            return
+        lines = []
+        for line in stream:
+            on_line(line)
+            lines.append(line)
+        output[name] = "".join(lines)
 
     thread = threading.Thread(target=read, daemon=True)
     thread.start()

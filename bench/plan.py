@@ -1,4 +1,5 @@
-"""Run the cases: every video, position and method, alternating methods, on each server."""
+"""Run the cases: every video, position and method, alternating methods, on each server; then the
+warm case (bench/warm.py: several videos in one worker process) on the range server."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import methods
+from bench import methods, warm
 from bench.minimum import Minimum, physical_minimum
 from bench.range_server import Link, RunningServer, counting_proxy, range_server
 from bench.videos import HEIGHT, WIDTH, Video
 
 BUCKET = "bench"
-METHODS = ("original", "worker")
+METHODS = ("original", "worker", "ffmpeg-url", "ffmpegthumbnailer-url")
+PEERS = ("ffmpeg-url", "ffmpegthumbnailer-url")
 POSITIONS = ("1s", "50%", "90%")
+WARM_POSITIONS = ("50%", "90%")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,13 @@ class Plan:
     # only with moov at the front, at 1 s and the middle, to keep `make bench` under 20 minutes.
     original_long_limit_s: float | None = 600.0
     repeats: int = 1
+    warm_positions: tuple[str, ...] = WARM_POSITIONS  # () for no warm case
+
+    def available(self) -> tuple[str, ...]:
+        """The methods that can run here: ffmpegthumbnailer only when installed."""
+        return tuple(
+            m for m in self.methods if m != "ffmpegthumbnailer-url" or methods.ffmpegthumbnailer_exe()
+        )
 
     def runs(self, method: str, server: str, video: Video, spec: str) -> bool:
         if server == "moto" and spec not in self.moto_positions:
@@ -89,6 +99,9 @@ def run_plan(
             session = _Session(plan, server, running, env, log, keep_outputs)
             for video in videos:
                 cases.extend(session.run_video(video))
+            if server == "range" and "worker" in plan.methods:
+                for spec in plan.warm_positions:
+                    cases.extend(warm.run_warm(videos, spec, running, env, log, bucket=BUCKET))
     return cases
 
 
@@ -107,7 +120,7 @@ class _Session:
     def run_video(self, video: Video) -> list[dict[str, Any]]:
         cases: list[dict[str, Any]] = []
         for spec in self.plan.positions:
-            chosen = [m for m in self.plan.methods if self.plan.runs(m, self.server, video, spec)]
+            chosen = [m for m in self.plan.available() if self.plan.runs(m, self.server, video, spec)]
             if chosen:
                 position = position_seconds(spec, video)
                 minimum = physical_minimum(video.path, position)
@@ -142,12 +155,12 @@ class _Session:
                     shutil.copytree(out_dir, self.keep_outputs / name / method)
                 outputs[method] = out_dir
                 cases.append(case)
-            if set(outputs) == set(METHODS):
-                diff = methods.mean_abs_difference(
-                    _png_in(outputs["original"]) or Path("-"), _png_in(outputs["worker"]) or Path("-")
-                )
+            if "worker" in outputs:  # how far each method's picture is from the worker's (0-255)
+                reference = _png_in(outputs["worker"]) or Path("-")
                 for case in cases:
-                    case["outputs_mean_abs_diff"] = diff
+                    if case["method"] != "worker":
+                        found = _png_in(outputs[case["method"]]) or Path("-")
+                        case["mean_abs_diff_vs_worker"] = methods.mean_abs_difference(found, reference)
         return cases
 
     def _run_auto(self, video: Video) -> dict[str, Any]:
@@ -193,12 +206,7 @@ def _run_case(
     env: dict[str, str],
     out_dir: Path,
 ) -> dict[str, Any]:
-    if method == "original":
-        assert position is not None
-        command = methods.original_command(BUCKET, video.key, position, out_dir)
-    else:
-        at = "auto" if position is None else f"{position:g}"
-        command = methods.worker_command(BUCKET, video.key, at, out_dir)
+    command = _command(method, video, position, running, out_dir)
     running.counters.reset()
     run = methods.measure(command, env)
     requests, bytes_sent = running.counters.snapshot()
@@ -240,6 +248,24 @@ def _run_case(
     return case
 
 
+def _command(
+    method: str, video: Video, position: float | None, running: RunningServer, out_dir: Path
+) -> list[str]:
+    if method == "worker":
+        return methods.worker_command(
+            BUCKET, video.key, "auto" if position is None else f"{position:g}", out_dir
+        )
+    assert position is not None
+    if method == "original":
+        return methods.original_command(BUCKET, video.key, position, out_dir)
+    url = methods.presigned_url(running.endpoint_url, BUCKET, video.key)
+    if method == "ffmpeg-url":
+        return methods.ffmpeg_url_command(url, position, out_dir)
+    exe = methods.ffmpegthumbnailer_exe()
+    assert exe is not None and method == "ffmpegthumbnailer-url"
+    return methods.ffmpegthumbnailer_command(exe, url, position, out_dir)
+
+
 def _png_in(directory: Path) -> Path | None:
     return next(iter(sorted(directory.rglob("*.png"))), None)
 
@@ -253,7 +279,7 @@ def _reported_position(manifest: dict[str, Any]) -> float | None:
 def _describe(case: dict[str, Any]) -> str:
     flag = "" if case["ok"] else f"  FAILED (exit {case['exit_code']})"
     return (
-        f"  {case['server']:5} {case['method']:8} {case['video'].split('/')[-1]:34} at {case['at']:>4}: "
+        f"  {case['server']:5} {case['method']:21} {case['video'].split('/')[-1]:34} at {case['at']:>4}: "
         f"{case['wall_s']:7.2f} s {case['bytes_read'] / 1e6:9.2f} MB {case['requests']:4} req "
         f"{case['peak_rss_mb']:6.0f} MB RSS{flag}"
     )

@@ -42,11 +42,27 @@ def machine_info(link: Link) -> dict[str, Any]:
         "ffmpeg_libraries": av.library_versions.get("libavcodec"),
         "ffmpeg_binary": imageio_ffmpeg.get_ffmpeg_version(),
         "boto3": boto3.__version__,
+        "ffmpegthumbnailer": _ffmpegthumbnailer_version(),
         "range_server": {
             "first_byte_delay_ms": link.first_byte_delay_s * 1000,
             "mb_per_s": link.bytes_per_second / 1e6,
         },
     }
+
+
+def _ffmpegthumbnailer_version() -> str | None:
+    """`ffmpegthumbnailer -v`, or None when it is not installed (its cases are then skipped)."""
+    import subprocess
+
+    from bench.methods import ffmpegthumbnailer_exe
+
+    exe = ffmpegthumbnailer_exe()
+    if exe is None:
+        return None
+    done = subprocess.run([exe, "-v"], capture_output=True, text=True, check=False)
+    return (
+        (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr) else "installed"
+    )
 
 
 def write_all(machine: dict[str, Any], cases: list[dict[str, Any]], results: Path, docs: Path) -> None:
@@ -80,16 +96,43 @@ def _mb(value: float | None) -> str:
     return "-" if value is None else f"{value / 1e6:,.2f}"
 
 
+METHOD_ORDER = {"original": 0, "ffmpeg-url": 1, "ffmpegthumbnailer-url": 2, "worker": 3, "worker-warm": 4}
+PEERS = ("ffmpeg-url", "ffmpegthumbnailer-url")
+
+
+def best_peer(rows: list[dict[str, Any]], row: dict[str, Any], metric: str) -> float | None:
+    """The best (lowest) value of `metric` among the peers' rows for the same server, video and time."""
+    values = [
+        r[metric]
+        for r in rows
+        if r["method"] in PEERS
+        and r["ok"]
+        and (r["server"], r["video"], r["at"]) == (row["server"], row["video"], row["at"])
+    ]
+    return min(values) if values else None
+
+
+def _vs_peer(rows: list[dict[str, Any]], row: dict[str, Any], metric: str) -> str:
+    best = best_peer(rows, row, metric)
+    return f"{row[metric] / best:.2f}" if best else "-"
+
+
 def _table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| video | moov | at | method | wall s | MB read | requests | peak RSS MB | minimum MB "
-        "| read / minimum | where the time went | ok |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "| video | moov | at | method | wall s | time / best peer | MB read | bytes / best peer | requests "
+        "| peak RSS MB | minimum MB | read / minimum | where the time went | ok |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
-    order = {"original": 0, "worker": 1}
+    every = rows
     rows = sorted(
         rows,
-        key=lambda r: (r["video_seconds"], r["moov_at_end"], r["at"] == "auto", r["at"], order[r["method"]]),
+        key=lambda r: (
+            r["video_seconds"],
+            r["moov_at_end"],
+            r["at"] == "auto",
+            r["at"],
+            METHOD_ORDER.get(r["method"], 9),
+        ),
     )
     for r in rows:
         ratio = f"{r['bytes_read'] / r['min_bytes']:.2f}" if r.get("min_bytes") else "-"
@@ -103,7 +146,8 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {r['video_seconds'] / 60:g} min, {r['video_bytes'] / 1e6:,.0f} MB "
             f"| {'end' if r['moov_at_end'] else 'front'} "
-            f"| {at} | {r['method']} | {r['wall_s']:.2f} | {_mb(r['bytes_read'])} | {r['requests']:g} "
+            f"| {at} | {r['method']} | {r['wall_s']:.2f} | {_vs_peer(every, r, 'wall_s')} "
+            f"| {_mb(r['bytes_read'])} | {_vs_peer(every, r, 'bytes_read')} | {r['requests']:g} "
             f"| {r['peak_rss_mb']:.0f} | {_mb(r.get('min_bytes'))} | {ratio} | {_breakdown(r)} "
             f"| {'yes' if r['ok'] else 'NO'} |"
         )
@@ -116,7 +160,10 @@ def _breakdown(row: dict[str, Any]) -> str:
         return f"download {timings['download_s']:.1f} s, ffmpeg {timings['ffmpeg_s']:.1f} s"
     if stages := row.get("worker_timings_ms"):
         shown = ", ".join(f"{name} {ms / 1000:.2f}" for name, ms in stages.items() if ms >= 50)
-        return f"{shown} s" if shown else "-"
+        warm = (
+            f" (process start-up {row['warm_startup_s']:.2f} s paid once)" if "warm_startup_s" in row else ""
+        )
+        return (f"{shown} s" if shown else "-") + warm
     return "-"
 
 
@@ -130,11 +177,58 @@ def expectations(cases: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     """(expectation, verdict, measured) for each expectation of issue 5, from the range server runs."""
     rows = [r for r in _median_cases(cases) if r["server"] == "range"]
     return [
+        *_against_peers(rows),
         *_against_original(rows),
         *_against_minimum(rows),
         *_flatness(rows),
         *_memory(rows),
     ]
+
+
+PEER_TARGET_MINUTES = (10, 40)
+PEER_TARGET_POSITIONS = ("50%", "90%")
+
+
+def _against_peers(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """Issue 11's targets on the 10- and 40-minute files at 50% and 90%: cold, warm and bytes."""
+    targets = (
+        ("worker", "wall_s", 1.0, "cold (one video per process): worker at least as fast as the best peer"),
+        (
+            "worker-warm",
+            "wall_s",
+            0.5,
+            "warm (per video, start-up paid once): worker >= 2x faster than the best peer",
+        ),
+        ("worker", "bytes_read", 0.5, "worker reads >= 2x fewer bytes than the best peer"),
+    )
+    out = []
+    for method, metric, limit, name in targets:
+        ratios = []
+        for row in rows:
+            if (
+                row["method"] == method
+                and row["video_seconds"] / 60 in PEER_TARGET_MINUTES
+                and row["at"] in PEER_TARGET_POSITIONS
+                and (best := best_peer(rows, row, metric))
+            ):
+                ratios.append((row[metric] / best, row))
+        if not ratios:
+            continue
+        worst_ratio, worst = max(ratios, key=lambda pair: pair[0])
+        best_ratio = min(ratio for ratio, _ in ratios)
+        unit = "s" if metric == "wall_s" else "MB"
+        value = f"{worst[metric]:.2f}" if metric == "wall_s" else _mb(worst[metric])
+        peer = best_peer(rows, worst, metric) or 0
+        peer_value = f"{peer:.2f}" if metric == "wall_s" else _mb(peer)
+        out.append(
+            (
+                name,
+                _verdict(worst_ratio <= limit),
+                f"worker / best peer {best_ratio:.2f}-{worst_ratio:.2f} (target <= {limit:g}); worst "
+                f"{_where(worst)}: {value} {unit} vs {peer_value} {unit}",
+            )
+        )
+    return out
 
 
 def _against_original(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
@@ -273,7 +367,7 @@ def markdown(machine: dict[str, Any], cases: list[dict[str, Any]], results: Path
     rows = _median_cases(cases)
     link = machine["range_server"]
     lines = [
-        "# Benchmark: the worker against the original design",
+        "# Benchmark: the worker against the original design and the strongest peers",
         "",
         "Generated by `make bench` (`python -m bench`); raw figures in "
         f"[`{_relative(results, docs)}`]({_relative(results, docs)}). Do not edit by hand: "
@@ -291,8 +385,19 @@ def markdown(machine: dict[str, Any], cases: list[dict[str, Any]], results: Path
         "whole object, then `ffmpeg -i FILE -ss POS -frames:v 1 -vcodec png` (imageio-ffmpeg's binary).",
         "- `worker`: this project's worker CLI, `python -m thumbnailer s3://bucket/key --at POS --format png "
         "--out DIR`, as the task runs it; `auto` lets it pick the frame.",
-        "- Both are timed as whole processes (interpreter start included) and write one PNG at the "
-        "source size; peak RSS is the process tree's, polled every 10 ms.",
+        "- The peers, on a presigned URL of the same object (made by the benchmark, not timed): "
+        "`ffmpeg-url`, `ffmpeg -ss POS -i URL -frames:v 1 out.png` (input seeking, imageio-ffmpeg's binary), "
+        "and `ffmpegthumbnailer-url`, `ffmpegthumbnailer -i URL -o out.png -s 0 -t HH:MM:SS -c png` "
+        f"(Debian's package; {_thumbnailer_note(machine)}). "
+        "`time / best peer` and `bytes / best peer` divide by the best of the peers in the same case.",
+        "- `worker-warm`: one worker process over several videos (`python -m thumbnailer s3://... s3://... "
+        "--at 50% ...`, `bench/warm.py`), as a resident worker would take them: the first video pays the "
+        "start-up and is left out; each following video is timed from the previous manifest line on stdout "
+        "to its own, its bytes and requests the worker's own count (manifest `io`, which matches the "
+        "server's in every cold case) plus the HEAD before writing.",
+        "- Every method is timed as a whole process (interpreter start included), methods alternating "
+        "case by case, and writes one PNG at the source size; peak RSS is the process tree's, polled "
+        "every 10 ms.",
         "- Servers: a loopback S3-like range server (`bench/range_server.py`) with "
         f"{link['first_byte_delay_ms']:g} ms "
         f"to first byte and {link['mb_per_s']:g} MB/s per connection, the timing reference; and moto (the "
@@ -335,6 +440,13 @@ def markdown(machine: dict[str, Any], cases: list[dict[str, Any]], results: Path
     return "\n".join(lines) + "\n"
 
 
+def _thumbnailer_note(machine: dict[str, Any]) -> str:
+    version = machine.get("ffmpegthumbnailer")
+    if version:
+        return f"{version}; it takes whole seconds"
+    return "**not installed on this machine: its cases were skipped** (`apt-get install ffmpegthumbnailer`)"
+
+
 def _relative(path: Path, start: Path) -> str:
     return os.path.relpath(path.resolve(), start.resolve())
 
@@ -346,8 +458,14 @@ def plot(cases: list[dict[str, Any]], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = [r for r in _median_cases(cases) if r["server"] == "range" and r["at"] == "50%"]
-    fig, (ax_bytes, ax_time) = plt.subplots(1, 2, figsize=(11, 4.2))
-    styles = {"original": ("tab:red", "o"), "worker": ("tab:blue", "s")}
+    fig, (ax_bytes, ax_time) = plt.subplots(1, 2, figsize=(12, 5))
+    styles = {
+        "original": ("tab:red", "o"),
+        "ffmpeg-url": ("tab:orange", "^"),
+        "ffmpegthumbnailer-url": ("tab:green", "v"),
+        "worker": ("tab:blue", "s"),
+        "worker-warm": ("tab:purple", "D"),
+    }
     for method, (color, marker) in styles.items():
         for moov_end, line in ((False, "-"), (True, "--")):
             points = sorted(
@@ -372,8 +490,8 @@ def plot(cases: list[dict[str, Any]], out: Path) -> None:
         ax.grid(True, which="both", alpha=0.3)
     ax_bytes.set_title("Bytes read, frame in the middle")
     ax_time.set_title("Wall time, frame in the middle")
-    ax_bytes.legend(fontsize=8)
-    ax_time.legend(fontsize=8)
+    ax_bytes.legend(fontsize=7)
+    ax_time.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)

@@ -1,8 +1,11 @@
-"""Command line: `python -m thumbnailer VIDEO --out DIR [--at SPEC] [--format F] [--width N]...`
+"""Command line: `python -m thumbnailer VIDEO [VIDEO ...] --out DIR [--at SPEC] [--format F] [--width N]...`
 (and `--storyboard [SPEC]`, `--count N`, `--preview [SPEC]`: output_options.py).
 
-VIDEO is a local path or s3://bucket/key. The same pipeline as the task; thumbnails and the
-manifest go to DIR and the manifest is printed. Exit codes as the task's (README).
+Each VIDEO is a local path or s3://bucket/key, handled on its own by the task's pipeline: its
+thumbnails and manifest go to DIR (named after the video, as the task names them), its manifest
+is printed as one JSON line on stdout as soon as it is written, and it has its own exit status.
+The process exits with the worst of them (`worst_exit_code`). Start-up (imports, the S3 client)
+is paid once for all of them.
 """
 
 from __future__ import annotations
@@ -11,17 +14,22 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from thumbnailer.errors import EXIT_INVALID_OPTIONS, EXIT_UNUSABLE_VIDEO, InvalidOptionsError
-from thumbnailer.inputs import LocalInput, S3Input
+from thumbnailer.errors import (
+    EXIT_INVALID_OPTIONS,
+    EXIT_OK,
+    EXIT_UNEXPECTED,
+    EXIT_UNUSABLE_VIDEO,
+    InvalidOptionsError,
+    SourceNotFoundError,
+)
 from thumbnailer.logs import get_logger
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options, apply_layer, from_environment, with_metadata
 from thumbnailer.outcome import execute
 from thumbnailer.pipeline import Input
-from thumbnailer.s3_fetcher import head_source
 from thumbnailer.sinks import DirectorySink
 
 CLI_LABELS = {
@@ -32,12 +40,15 @@ CLI_LABELS = {
     "count": "option --count",
     "preview": "option --preview",
 }
+# Worst first: a failure nobody expected (retrying may help), a video that cannot give a
+# thumbnail, a bad option, success. A code not listed (none today) counts as worse than all.
+EXIT_SEVERITY = (EXIT_UNEXPECTED, EXIT_UNUSABLE_VIDEO, EXIT_INVALID_OPTIONS, EXIT_OK)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m thumbnailer", description=__doc__.splitlines()[0])
-    parser.add_argument("video", help="a local file or s3://bucket/key")
-    parser.add_argument("--out", required=True, type=Path, help="directory for the thumbnails and manifest")
+    parser.add_argument("videos", nargs="+", metavar="VIDEO", help="a local file or s3://bucket/key")
+    parser.add_argument("--out", required=True, type=Path, help="directory for the thumbnails and manifests")
     parser.add_argument("--at", help="seconds, timecode (01:32.5), percentage (25%%) or auto")
     parser.add_argument("--format", help="jpeg, png or webp")
     parser.add_argument("--width", action="append", default=[], help="thumbnail width; repeat for several")
@@ -61,38 +72,78 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def worst_exit_code(codes: Iterable[int]) -> int:
+    """The exit status of several inputs: 1 > 3 > 2 > 0 (EXIT_SEVERITY); 0 when there are none."""
+    rank = {code: len(EXIT_SEVERITY) - i for i, code in enumerate(EXIT_SEVERITY)}
+    return max(codes, key=lambda code: rank.get(code, len(EXIT_SEVERITY) + 1), default=EXIT_OK)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    logger = get_logger()
     cli_layer = {"at": args.at, "format": args.format, "widths": ",".join(args.width) or None}
     cli_layer |= {"storyboard": args.storyboard, "count": args.count, "preview": args.preview}
     try:
         defaults = from_environment(os.environ)
         apply_layer(defaults, cli_layer, CLI_LABELS)  # flags checked before anything is read
-        is_s3 = args.video.startswith("s3://")
-        bucket, key = split_s3_uri(args.video) if is_s3 else ("", "")
-        path = Path(args.video).expanduser()
     except InvalidOptionsError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return EXIT_INVALID_OPTIONS
-    if not is_s3 and not path.is_file():
-        # As a missing object in the task (source_not_found): the input, not an option, is wrong.
-        print(f"error: {args.video!r} is not a file", file=sys.stderr)
-        return EXIT_UNUSABLE_VIDEO
-    names = OutputNames(Path(key).name if is_s3 else path.name)
+    job = _Job(defaults, cli_layer, DirectorySink(args.out))
+    return worst_exit_code([job.run(video) for video in args.videos])
 
-    def prepare() -> tuple[Input, Options]:
-        if is_s3:
-            source = head_source(bucket, key)
-            options = with_metadata(defaults, source.metadata)
-            return S3Input(source), apply_layer(options, cli_layer, CLI_LABELS)
-        return LocalInput(path), apply_layer(defaults, cli_layer, CLI_LABELS)
 
-    code, document = execute(prepare, names, DirectorySink(args.out), logger, {"video": args.video})
-    if document is not None:
-        print(json.dumps(document, indent=2, ensure_ascii=False))
-    return code
+class _Job:
+    """One input after another, into one directory; output names already used are refused."""
+
+    def __init__(self, defaults: Options, cli_layer: dict[str, str | None], sink: DirectorySink) -> None:
+        self.defaults = defaults
+        self.cli_layer = cli_layer
+        self.sink = sink
+        self.logger = get_logger()
+        self.used_names: dict[str, str] = {}  # manifest name -> the input that took it
+
+    def run(self, video: str) -> int:
+        try:
+            names, prepare = self._plan(video)
+        except InvalidOptionsError as error:
+            print(f"error: {video}: {error.message}", file=sys.stderr)
+            return EXIT_INVALID_OPTIONS
+        except SourceNotFoundError as error:  # as a missing object in the task: the input is wrong
+            print(f"error: {error.message}", file=sys.stderr)
+            return EXIT_UNUSABLE_VIDEO
+        code, document = execute(prepare, names, self.sink, self.logger, {"video": video})
+        if document is not None:
+            print(json.dumps(document, ensure_ascii=False), flush=True)
+        return code
+
+    def _plan(self, video: str) -> tuple[OutputNames, Callable[[], tuple[Input, Options]]]:
+        is_s3 = video.startswith("s3://")
+        bucket, key = split_s3_uri(video) if is_s3 else ("", "")
+        path = Path(video).expanduser()
+        if not is_s3 and not path.is_file():
+            raise SourceNotFoundError(f"{video!r} is not a file")
+        names = OutputNames(Path(key).name if is_s3 else path.name)
+        taken = self.used_names.setdefault(names.manifest(), video)
+        if taken != video:
+            raise InvalidOptionsError(f"its outputs would overwrite those of {taken!r} (same file name)")
+
+        def prepare() -> tuple[Input, Options]:
+            if is_s3:
+                from thumbnailer.inputs import S3Input  # boto3: only when an input is in S3
+                from thumbnailer.s3_fetcher import open_source
+
+                opened = open_source(bucket, key)
+                options = with_metadata(self.defaults, opened.source.metadata)
+                return S3Input(opened), apply_layer(options, self.cli_layer, CLI_LABELS)
+            from thumbnailer.inputs import LocalInput
+
+            return LocalInput(path), apply_layer(self.defaults, self.cli_layer, CLI_LABELS)
+
+        return names, prepare
 
 
 if __name__ == "__main__":
+    from thumbnailer.startup import skip_optional_imports
+
+    skip_optional_imports()
     sys.exit(main())

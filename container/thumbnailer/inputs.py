@@ -10,7 +10,8 @@ from urllib.parse import quote
 
 from thumbnailer.errors import SourceNotFoundError, SupersededError, UnusableVideoError
 from thumbnailer.extract import Prefetch
-from thumbnailer.s3_fetcher import SourceObject, head_source
+from thumbnailer.mp4_layout import moov_range
+from thumbnailer.s3_fetcher import OpenedSource, ReadStats, SourceObject, head_source
 from thumbnailer.s3_reader import RangedS3Reader
 
 # The read-ahead of FFmpeg's 32 KiB reads (the moov box, the probe's first packets). The frame's
@@ -50,11 +51,15 @@ class LocalInput:
 class S3Input:
     """Ranged reads of one pinned object version; the manifest gets the readers' request counts."""
 
-    def __init__(self, source: SourceObject, job: Mapping[str, Any] | None = None) -> None:
-        self.source = source
+    def __init__(self, opened: OpenedSource | SourceObject, job: Mapping[str, Any] | None = None) -> None:
+        if isinstance(opened, SourceObject):  # described by a HEAD: nothing read yet
+            opened = OpenedSource(opened, b"", ReadStats())
+        source = self.source = opened.source
         self.description = _describe(source, job)
         self.output_metadata = source_metadata(source)
         self.warnings: list[str] = []  # about the source itself, for the manifest
+        self._head = opened.head
+        self._opening = opened.stats
         self._readers: list[RangedS3Reader] = []
 
     @property
@@ -65,19 +70,22 @@ class S3Input:
     def open(self) -> Iterator[IO[bytes]]:
         if not self.source.size:
             raise UnusableVideoError(f"{self.source.uri} is an empty object (0 bytes)", "empty_object")
-        reader = RangedS3Reader(self.source, block_size=READ_BLOCK_SIZE)
+        reader = RangedS3Reader(self.source, block_size=READ_BLOCK_SIZE, head=self._head)
         self._readers.append(reader)
         try:
+            moov = moov_range(self._head, self.source.size) if self._head else None
+            if moov is not None:
+                reader.prefetch([moov])  # one GET instead of FFmpeg's reads block after block
             yield reader  # type: ignore[misc]  # a RawIOBase: PyAV only needs read/seek
         finally:
             reader.close()
 
     def io_stats(self) -> dict[str, Any]:
-        readers = self._readers
+        stats = [self._opening, *(r.stats for r in self._readers)]
         return {
-            "requests": sum(r.stats.requests for r in readers),
-            "bytes_read": sum(r.stats.bytes_read for r in readers),
-            "retries": sum(r.stats.retries for r in readers),
+            "requests": sum(s.requests for s in stats),
+            "bytes_read": sum(s.bytes_read for s in stats),
+            "retries": sum(s.retries for s in stats),
             "object_size": self.source.size,
         }
 

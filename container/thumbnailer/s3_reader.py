@@ -33,10 +33,10 @@ class RangedS3Reader(io.RawIOBase):
     """A read-only, seekable file over one S3 object version, fetched in aligned blocks by ranged GETs.
 
     A read the cache cannot serve fetches from its position to the end of the block (read-ahead:
-    PyAV reads 32 KiB at a time), together with the following missing blocks it needs. `prefetch`
-    fetches exact byte ranges (keyframes) instead. Memory stays bounded: the cache holds at most
-    `cache_blocks` blocks' worth of bytes (least recently used blocks evicted). `read` is for one
-    thread (PyAV's); `prefetch` may run alongside it from worker threads.
+    PyAV reads 32 KiB at a time) and the following missing blocks it needs; `prefetch` fetches exact
+    ranges (keyframes); `head` (the first GET's bytes) starts the cache. At most `cache_blocks`
+    blocks' worth of bytes are held (least recently used evicted). `read` is for one thread
+    (PyAV's); `prefetch` may run alongside it from worker threads.
     """
 
     def __init__(
@@ -45,6 +45,7 @@ class RangedS3Reader(io.RawIOBase):
         client: S3Client | None = None,
         block_size: int = 1 << 20,
         cache_blocks: int = 32,
+        head: bytes = b"",
     ) -> None:
         cache = BlockCache(source.size, block_size, cache_blocks)  # checks the sizes first
         super().__init__()
@@ -56,6 +57,8 @@ class RangedS3Reader(io.RawIOBase):
         self.name = f"file:{source.uri}"
         self.cache_limit = cache.limit  # bytes
         self._cache = cache
+        if head:  # the object's first bytes, from the GET that opened it: the first blocks
+            cache.store(0, head[: source.size])
         self._fetcher = RangeFetcher(source, client)
         self._position = 0
         # A classified failure is final: FFmpeg retries reads, S3 would only answer the same.

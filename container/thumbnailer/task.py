@@ -16,7 +16,7 @@ from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options, with_metadata
 from thumbnailer.outcome import execute
 from thumbnailer.pipeline import Input
-from thumbnailer.s3_fetcher import head_source
+from thumbnailer.s3_fetcher import open_source
 from thumbnailer.settings import Settings
 from thumbnailer.sinks import BucketSink
 from thumbnailer.task_lifetime import bounded, deadline_seconds
@@ -50,12 +50,13 @@ def main(env: Mapping[str, str] = os.environ) -> int:
 
 
 def _prepare(settings: Settings, logger: Logger) -> tuple[Input, Options]:
-    """HEAD the job's version, then the options its metadata gives (outcome.execute calls it)."""
+    """Open the job's version (one ranged GET), then the options its metadata gives (outcome.execute)."""
     job = settings.job
     if isinstance(settings.defaults, InvalidOptionsError):
         raise settings.defaults
-    source = head_source(job.bucket, job.key, job.version_id)
-    source_input = S3Input(source, job.as_dict())
+    opened = open_source(job.bucket, job.key, job.version_id)
+    source = opened.source
+    source_input = S3Input(opened, job.as_dict())
     named, current = (job.etag or "").strip('"'), (source.etag or "").strip('"')
     if named and current and named != current and not job.version_id:
         logger.warning("the object changed since its event; reading the current one", head_etag=source.etag)
@@ -71,4 +72,7 @@ def _prepare(settings: Settings, logger: Logger) -> tuple[Input, Options]:
 
 
 if __name__ == "__main__":
+    from thumbnailer.startup import skip_optional_imports
+
+    skip_optional_imports()
     sys.exit(main())

@@ -217,3 +217,66 @@ def test_a_retry_warning_from_the_reader_is_a_json_line_with_the_correlation_id(
     assert warning["correlation_id"] == "REQ-retry-log"
     assert warning["service"] == get_logger().service
     assert "w.bin bytes 0-9999 failed (attempt 1)" in warning["message"]
+
+
+# --- open_source: one ranged GET instead of HEAD + GET ---------------------------------------------
+def test_open_source_is_one_get_that_says_what_head_would(
+    s3: Any, bucket: str, fault_proxy: FaultProxy, proxied_s3: Any
+) -> None:
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    data = _random_bytes(3_000_000, seed=21)
+    put = s3.put_object(
+        Bucket=bucket, Key="videos/o.mp4", Body=data, ContentType="video/mp4", Metadata={"Thumbnail-At": "7"}
+    )
+    opened = s3_fetcher.open_source(bucket, "videos/o.mp4", client=proxied_s3, first_bytes=1 << 20)
+    assert opened.source == SourceObject(
+        bucket, "videos/o.mp4", put["VersionId"], len(data), put["ETag"], "video/mp4", {"thumbnail-at": "7"}
+    )
+    assert opened.head == data[: 1 << 20]
+    assert [(e.method, e.range, e.body_bytes) for e in fault_proxy.exchanges] == [
+        ("GET", "bytes=0-1048575", 1 << 20)
+    ]
+    assert (opened.stats.requests, opened.stats.bytes_read) == (1, 1 << 20)
+    # The reader starts from those bytes: reading them costs no request; later GETs are pinned.
+    reader = RangedS3Reader(opened.source, client=proxied_s3, block_size=1 << 19, head=opened.head)
+    assert reader.read(1 << 20) == data[: 1 << 20]
+    assert reader.stats.requests == 0
+    s3.put_object(Bucket=bucket, Key="videos/o.mp4", Body=b"new")
+    assert reader.read(1000) == data[1 << 20 : (1 << 20) + 1000]  # the pinned version, not the new one
+
+
+def test_open_source_small_and_empty_objects(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="small.mp4", Body=b"x" * 100)
+    opened = s3_fetcher.open_source(bucket, "small.mp4", client=s3)
+    assert (opened.source.size, opened.head) == (100, b"x" * 100)
+    s3.put_object(Bucket=bucket, Key="empty.mp4", Body=b"")
+    empty = s3_fetcher.open_source(bucket, "empty.mp4", client=s3)  # no byte 0 to range over: a HEAD
+    assert (empty.source.size, empty.head) == (0, b"")
+
+
+def test_open_source_classifies_errors_as_head_did(s3: Any, bucket: str) -> None:
+    with pytest.raises(SourceNotFoundError, match=rf"s3://{bucket}/videos/missing\.mp4 does not exist"):
+        s3_fetcher.open_source(bucket, "videos/missing.mp4", client=s3)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=bucket, Key="videos/a.mp4", Body=b"x")
+    with pytest.raises(SourceNotFoundError, match=r"videos/a\.mp4 \(version no-such-version\)"):
+        s3_fetcher.open_source(bucket, "videos/a.mp4", version_id="no-such-version", client=s3)
+    with pytest.raises(SourceNotFoundError, match="no-such-bucket-s3io"):
+        s3_fetcher.open_source("no-such-bucket-s3io", "videos/a.mp4", client=s3)
+
+
+def test_an_s3_input_opens_a_front_moov_video_in_three_requests(
+    s3: Any, bucket: str, clips: dict[str, Any], fault_proxy: FaultProxy, proxied_s3: Any, tmp_path: Any
+) -> None:
+    """The CLI on s3://: the first GET, the frame's GOP, the HEAD before writing; no HEAD first."""
+    from thumbnailer.__main__ import main as cli_main
+
+    s3.upload_file(str(clips["moov_front"].path), bucket, "videos/front.mp4")
+    assert cli_main([f"s3://{bucket}/videos/front.mp4", "--out", str(tmp_path), "--at", "1"]) == 0
+    methods = [e.method for e in fault_proxy.exchanges]
+    first = f"bytes=0-{s3_fetcher.FIRST_READ_BYTES - 1}"
+    assert methods[0] == "GET" and fault_proxy.exchanges[0].range == first
+    assert methods.count("HEAD") == 1 and methods[-1] == "HEAD"  # only the check before writing
+    manifest = json.loads((tmp_path / "front.mp4.json").read_text())
+    assert manifest["io"]["requests"] == methods.count("GET") <= 2
+    assert manifest["io"]["bytes_read"] == sum(e.body_bytes for e in fault_proxy.gets())
