@@ -22,6 +22,7 @@ from urllib.parse import unquote_plus
 import requests
 
 from local_stack.emulator import Emulator
+from local_stack.task_runner import container_setting
 
 QUEUE_TIMEOUT_S = 60.0
 TASK_TIMEOUT_S = 300.0
@@ -69,13 +70,8 @@ class RunningStack:
         return url
 
     def worker_setting(self, name: str) -> str:
-        ecs = self.emulator.client("ecs")
-        definition = ecs.describe_task_definition(taskDefinition=self.outputs["TaskDefinitionArn"])
-        for container in definition["taskDefinition"]["containerDefinitions"]:
-            for item in container.get("environment", []):
-                if item["name"] == name:
-                    return str(item["value"])
-        raise KeyError(f"{name} is not in the worker task definition")
+        """A variable of the worker's container environment, as the task definition holds it."""
+        return container_setting(self.emulator.client("ecs"), self.outputs["TaskDefinitionArn"], name)
 
 
 def load_event(path: Path) -> dict[str, Any]:

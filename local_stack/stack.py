@@ -24,7 +24,7 @@ from local_stack.emulator import Emulator, running_emulator
 from local_stack.events import EventPump, Invocation
 from local_stack.faults import FaultPlan
 from local_stack.queue_poller import QueuePoller
-from local_stack.task_runner import TaskOutcome, TaskRunner
+from local_stack.task_runner import TaskOutcome, TaskRunner, container_setting
 
 LOG = logging.getLogger(__name__)
 _THUMBNAIL_NAME = re.compile(r"(?:\d+w\.)?(?:jpeg|jpg|png|webp)")
@@ -202,13 +202,7 @@ class LocalStack:
 
     def worker_setting(self, name: str) -> str:
         """A variable of the worker's container environment, as the task definition holds it."""
-        ecs = self.emulator.client("ecs")
-        definition = ecs.describe_task_definition(taskDefinition=self.outputs["TaskDefinitionArn"])
-        for container in definition["taskDefinition"]["containerDefinitions"]:
-            for item in container.get("environment", []):
-                if item["name"] == name:
-                    return str(item["value"])
-        raise KeyError(f"{name} is not in the worker task definition")
+        return container_setting(self.emulator.client("ecs"), self.outputs["TaskDefinitionArn"], name)
 
     # -- using it --------------------------------------------------------------------------
     def upload(self, source: Path | bytes, key: str, metadata: Mapping[str, str] | None = None) -> None:

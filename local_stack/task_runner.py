@@ -116,6 +116,16 @@ def task_environment(container: Mapping[str, Any], override: Mapping[str, Any]) 
     return env
 
 
+def container_setting(ecs: Any, task_definition_arn: str, name: str) -> str:
+    """A variable of the task definition's container environment (VIDEO_PREFIX, OUTPUT_PREFIX...)."""
+    definition = ecs.describe_task_definition(taskDefinition=task_definition_arn)["taskDefinition"]
+    for container in definition["containerDefinitions"]:
+        for item in container.get("environment", []):
+            if item["name"] == name:
+                return str(item["value"])
+    raise KeyError(f"{name} is not in the worker task definition")
+
+
 def _pairs(items: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
     return {item["name"]: item for item in items if "name" in item}
 

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from thumbnail_launcher.jobs import Job
-from thumbnail_launcher.naming import manifest_key
+from thumbnail_launcher.naming import manifest_key, read_manifest
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -23,8 +21,6 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1  # the worker's manifest schema
 MANIFEST_CACHE_CONTROL = "no-cache"
-# Without s3:ListBucket a missing key reads as 403, not 404.
-_MISSING = {"NoSuchKey", "404", "AccessDenied", "403"}
 
 
 @dataclass(frozen=True)
@@ -87,7 +83,7 @@ class FailureReporter:
         """Queue the failed job and write its error manifest; False when the worker's own was kept."""
         self.sqs.send_message(QueueUrl=self.failed_jobs_queue_url, MessageBody=failure.message_body())
         key = manifest_key(failure.job.key, self.video_prefix, self.output_prefix)
-        if worker_reported(self._existing(failure.job.bucket, key), failure.job):
+        if worker_reported(read_manifest(self.s3, failure.job.bucket, key), failure.job):
             return False
         self.s3.put_object(
             Bucket=failure.job.bucket,
@@ -97,19 +93,6 @@ class FailureReporter:
             CacheControl=MANIFEST_CACHE_CONTROL,
         )
         return True
-
-    def _existing(self, bucket: str, key: str) -> dict[str, Any] | None:
-        try:
-            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except ClientError as error:
-            if str(error.response.get("Error", {}).get("Code")) in _MISSING:
-                return None
-            raise
-        try:
-            document = json.loads(body)
-        except ValueError:
-            return None
-        return document if isinstance(document, dict) else None
 
 
 def worker_reported(manifest: dict[str, Any] | None, job: Job) -> bool:

@@ -7,16 +7,13 @@ may have cleared since. Dry run unless told to apply.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from thumbnail_launcher.jobs import Job
-from thumbnail_launcher.naming import manifest_key
+from thumbnail_launcher.naming import manifest_key, read_manifest
 from thumbnail_launcher.tasks import LaunchError, TaskLauncher
 
 if TYPE_CHECKING:
@@ -40,7 +37,6 @@ RETRYABLE_REASONS = frozenset(
 )
 # A video younger than this may still be in flight: its task (and retries) are not done yet.
 DEFAULT_MIN_AGE = timedelta(hours=1)
-_MISSING = {"NoSuchKey", "404", "AccessDenied", "403"}
 
 
 @dataclass(frozen=True)
@@ -156,18 +152,9 @@ class Sweeper:
                     )
 
     def manifest(self, video: Video) -> dict[str, Any] | None:
-        key = manifest_key(video.key, self.video_prefix, self.output_prefix)
-        try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as error:
-            if str(error.response.get("Error", {}).get("Code")) in _MISSING:
-                return None
-            raise
-        try:
-            document = json.loads(body)
-        except ValueError:
-            return None
-        return document if isinstance(document, dict) else None
+        return read_manifest(
+            self.s3, self.bucket, manifest_key(video.key, self.video_prefix, self.output_prefix)
+        )
 
 
 def _version(value: str | None) -> str | None:

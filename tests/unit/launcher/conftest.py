@@ -120,17 +120,7 @@ def configure(
     Its logs and metrics go to stdout, which capsys captures."""
 
     def load(**overrides: str) -> ModuleType:
-        for name, value in ecs_world.environment(**overrides).items():
-            monkeypatch.setenv(name, value)
-        _reset_caches()
-        # Powertools reads its service name and namespace when app.py creates Logger and Metrics.
-        module = importlib.reload(importlib.import_module("app"))
-        # Powertools binds its handler to the sys.stdout of the first load, and pytest swaps
-        # sys.stdout for every test: write wherever sys.stdout is now, as Lambda's stdout would.
-        handler = module.logger.registered_handler
-        assert isinstance(handler, logging.StreamHandler)
-        handler.stream = _CurrentStdout()
-        return module
+        return _fresh_handler_module("app", ecs_world.environment(**overrides), monkeypatch)
 
     yield load
     _reset_caches()
@@ -166,14 +156,24 @@ def configure_recovery(
     """configure_recovery(**env overrides) -> recovery_app, loaded afresh; its output on stdout."""
 
     def load(**overrides: str) -> ModuleType:
-        for name, value in recovery_world.environment(**overrides).items():
-            monkeypatch.setenv(name, value)
-        _reset_caches()
-        module = importlib.reload(importlib.import_module("recovery_app"))
-        handler = module.logger.registered_handler
-        assert isinstance(handler, logging.StreamHandler)
-        handler.stream = _CurrentStdout()
-        return module
+        return _fresh_handler_module("recovery_app", recovery_world.environment(**overrides), monkeypatch)
 
     yield load
     _reset_caches()
+
+
+def _fresh_handler_module(
+    name: str, environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> ModuleType:
+    """A handler module loaded afresh with `environment`, as in a new execution environment."""
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
+    _reset_caches()
+    # Powertools reads its service name and namespace when the module creates Logger and Metrics.
+    module = importlib.reload(importlib.import_module(name))
+    # Powertools binds its handler to the sys.stdout of the first load, and pytest swaps
+    # sys.stdout for every test: write wherever sys.stdout is now, as Lambda's stdout would.
+    handler = module.logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    handler.stream = _CurrentStdout()
+    return module

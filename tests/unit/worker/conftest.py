@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,3 +80,23 @@ def proxied_s3(fault_proxy: FaultProxy, worker_emulator: Emulator) -> Iterator[A
             yield aws.s3_client()
         finally:
             aws.s3_client.cache_clear()
+
+
+@pytest.fixture
+def task_s3(worker_emulator: Emulator) -> Iterator[Any]:
+    """A client for a task test's own checks; the worker's cached client is pointed at moto by environment."""
+    with overlaid_environment(worker_emulator.environment):
+        aws.s3_client.cache_clear()
+        try:
+            yield worker_emulator.client("s3")
+        finally:
+            aws.s3_client.cache_clear()
+
+
+@pytest.fixture
+def task_bucket(task_s3: Any) -> str:
+    """A versioned bucket of the test's own, as the stack's is."""
+    name = f"task-{uuid.uuid4().hex[:12]}"
+    task_s3.create_bucket(Bucket=name)
+    task_s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return name

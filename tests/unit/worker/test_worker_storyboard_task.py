@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +21,6 @@ from thumbnailer.__main__ import main as cli_main
 
 KEY = "videos/dir/board clip+1.mp4"
 STEM = "thumbnails/dir/board clip+1.mp4"
-
-
-@pytest.fixture
-def s3(worker_emulator: Emulator) -> Iterator[Any]:
-    with overlaid_environment(worker_emulator.environment):
-        aws.s3_client.cache_clear()
-        try:
-            yield worker_emulator.client("s3")
-        finally:
-            aws.s3_client.cache_clear()
-
-
-@pytest.fixture
-def bucket(s3: Any) -> str:
-    name = f"board-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    return name
 
 
 def _run_task(s3: Any, bucket: str, clip: Clip, metadata: dict[str, str], **settings: str) -> dict[str, Any]:
@@ -128,3 +109,13 @@ def test_a_storyboard_of_a_100_mb_video_reads_its_keyframes_not_the_file(
     read = manifest["io"]["bytes_read"]
     assert read < 0.3 * manifest["io"]["object_size"], (read, manifest["io"])
     assert read < 3 * used + 8 * 2**20, (read, used)
+
+
+@pytest.fixture
+def s3(task_s3: Any) -> Any:
+    return task_s3
+
+
+@pytest.fixture
+def bucket(task_bucket: str) -> str:
+    return task_bucket

@@ -8,40 +8,19 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
-from devkit.environment import overlaid_environment
 from devkit.paths import REPO_ROOT
 from local_stack.emulator import Emulator
 from tests.unit.worker.synthetic import Clip, read_barcode
-from thumbnailer import aws, task
+from thumbnailer import task
 
 KEY = "videos/dir/my clip+1 é.mp4"
 STEM = "thumbnails/dir/my clip+1 é.mp4"
-
-
-@pytest.fixture
-def s3(worker_emulator: Emulator) -> Iterator[Any]:
-    """A client for the test's own checks; the worker's cached client is pointed at moto by environment."""
-    with overlaid_environment(worker_emulator.environment):
-        aws.s3_client.cache_clear()
-        try:
-            yield worker_emulator.client("s3")
-        finally:
-            aws.s3_client.cache_clear()
-
-
-@pytest.fixture
-def bucket(s3: Any) -> str:
-    name = f"task-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    return name
 
 
 def _upload(
@@ -259,3 +238,13 @@ def test_an_object_other_than_the_events_is_read_with_a_manifest_warning(
     assert task.main(env) == 0
     warnings = _manifest(s3, bucket)["warnings"]
     assert any("0123456789abcdef0123456789abcdef" in w and uploaded["etag"].strip('"') in w for w in warnings)
+
+
+@pytest.fixture
+def s3(task_s3: Any) -> Any:
+    return task_s3
+
+
+@pytest.fixture
+def bucket(task_bucket: str) -> str:
+    return task_bucket
