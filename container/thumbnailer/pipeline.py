@@ -7,7 +7,7 @@ and the `Sink` (sinks.py: a directory or the bucket); everything else runs here.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import IO, Any, Protocol
 
@@ -16,7 +16,7 @@ from thumbnailer.extract import Picked, Prefetch, frame_at
 from thumbnailer.logs import StageTimer
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options
-from thumbnailer.probe import Video, open_video
+from thumbnailer.probe import SourceInfo, Video, open_video
 
 THUMBNAIL_CACHE_CONTROL = "public, max-age=86400"
 # The manifest changes when the video is replaced: clients should revalidate it.
@@ -64,13 +64,28 @@ class Input(Protocol):
         ...
 
 
-def run(source: Input, options: Options, names: OutputNames, sink: Sink, timer: StageTimer) -> dict[str, Any]:
+# Called once the video is probed, before any frame is decoded: raises a WorkerError to stop the
+# job there (the worker function hands a job too heavy for it to Fargate: lambda_handler.py).
+Admit = Callable[[SourceInfo, Options], None]
+
+
+def run(
+    source: Input,
+    options: Options,
+    names: OutputNames,
+    sink: Sink,
+    timer: StageTimer,
+    *,
+    admit: Admit | None = None,
+) -> dict[str, Any]:
     """Make and write the thumbnails, then the manifest (last: its presence means all is written)."""
     names.thumbnails(options.extension, options.widths)  # a name S3 would refuse fails before any read
     with contextlib.ExitStack() as stack:
         fileobj = stack.enter_context(source.open())
         with timer.stage("open"):
             video = stack.enter_context(open_video(fileobj))
+        if admit is not None:
+            admit(video.info, options)
         picked = _pick(video, options, source, timer)
         timer.log_total("prefetch", "seek", "decode")
         with timer.stage("convert"):
