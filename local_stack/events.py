@@ -71,6 +71,7 @@ class Invocation:
     attempt: int
     error: str | None = None
     result: Any = None
+    error_type: str | None = None  # Lambda's errorType: the exception's class, Sandbox.Timedout...
 
 
 @dataclass
@@ -201,6 +202,7 @@ class EventPump:
             except Exception as error:  # a function error: Lambda records it and retries
                 LOG.warning("launcher invocation %s failed (attempt %d): %r", request_id, attempt, error)
                 invocation.error = repr(error)
+                invocation.error_type = type(error).__name__
         with self._lock:
             self.record.invocations.append(invocation)
         return invocation
@@ -283,5 +285,5 @@ def _failure_record(
         },
         "requestPayload": event,
         "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-        "responsePayload": {"errorMessage": invocation.error},
+        "responsePayload": {"errorMessage": invocation.error, "errorType": invocation.error_type or "Error"},
     }
