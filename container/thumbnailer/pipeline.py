@@ -108,17 +108,7 @@ def run(
                 cache_control=THUMBNAIL_CACHE_CONTROL,
                 metadata=metadata,
             )
-            listed.append(
-                {
-                    "name": name,
-                    "width": output.width,
-                    "height": output.height,
-                    "requested_width": output.requested_width,
-                    "format": output.format,
-                    "content_type": output.content_type,
-                    "bytes": len(output.body),
-                }
-            )
+            listed.append(_listing(name, output))
     warnings = [*info.warnings, *picked.warnings, *(w for output in rendered for w in output.warnings)]
     document = manifest.success(
         origin={"input": source.description},
@@ -138,6 +128,19 @@ def run(
         metadata=source.output_metadata,
     )
     return document
+
+
+def _listing(name: str, output: render.Rendered) -> dict[str, Any]:
+    """A thumbnail as the manifest lists it."""
+    return {
+        "name": name,
+        "width": output.width,
+        "height": output.height,
+        "requested_width": output.requested_width,
+        "format": output.format,
+        "content_type": output.content_type,
+        "bytes": len(output.body),
+    }
 
 
 def _pick(video: Video, options: Options, source: Input, timer: StageTimer) -> Picked:

@@ -44,10 +44,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.warning(
             "Worker function not invoked: task started instead", extra={"s3_key": key, "reason": reason}
         )
-    metrics.add_metric(name="LambdaJobsStarted", unit=MetricUnit.Count, value=len(outcome.invoked))
-    metrics.add_metric(
-        name="LambdaInvokeFallbacks", unit=MetricUnit.Count, value=len(dispatcher.invoke_failures)
-    )
+    if settings.runtime != "fargate":  # in a fargate stack, every job is a task
+        metrics.add_metric(name="LambdaJobsStarted", unit=MetricUnit.Count, value=len(outcome.invoked))
+        metrics.add_metric(
+            name="LambdaInvokeFallbacks", unit=MetricUnit.Count, value=len(dispatcher.invoke_failures)
+        )
     metrics.add_metric(name="TasksStarted", unit=MetricUnit.Count, value=len(outcome.started))
     metrics.add_metric(name="RepeatedEvents", unit=MetricUnit.Count, value=len(outcome.already_started))
     metrics.add_metric(name="RecordsSkipped", unit=MetricUnit.Count, value=outcome.records_skipped)

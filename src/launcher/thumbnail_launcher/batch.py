@@ -44,12 +44,12 @@ class BatchOutcome:
     def summary(self) -> dict[str, Any]:
         return {
             "tasks_started": len(self.started),
-            "lambda_jobs_started": len(self.invoked),
             "repeated_events": len(self.already_started),
             "records_skipped": self.records_skipped,
             "records_from_other_buckets": self.other_bucket,
             "launch_failures": len(self.failed),
             "task_arns": [task.task_arn for _, task in self.started + self.already_started],
+            **({"lambda_jobs_started": len(self.invoked)} if self.invoked else {}),
         }
 
     def raise_if_failed(self) -> None:
