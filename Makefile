@@ -24,7 +24,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 REGION ?= us-east-1
 
 .PHONY: help venv lint format typecheck cfn-lint sam-validate sam-build scan unit integration test \
-	demo chaos sweep replay local-up local-down bench image deploy clean
+	demo chaos sweep replay local-up local-down bench bench-latency image deploy clean
 
 help:
 	@echo "make demo        the whole pipeline on the embedded AWS emulator (VIDEO=, KEY=, META= optional)"
@@ -34,6 +34,7 @@ help:
 	@echo "make sweep       relaunch videos without an up-to-date manifest (APPLY=1 to act; STACK_NAME= for AWS)"
 	@echo "make replay      relaunch the failed-jobs and dead-letter queues (APPLY=1 to act; STACK_NAME= for AWS)"
 	@echo "make bench       benchmark against the original design (docs/benchmark.md)"
+	@echo "make bench-latency  upload to manifest, worker function against Fargate task (docs/benchmark.md)"
 	@echo "make image       build and push the worker image to the stack's ECR repository (needs Docker and AWS)"
 	@echo "make deploy      after the first guided deploy: push the image, deploy with it, sweep (needs Docker and AWS)"
 
@@ -122,6 +123,10 @@ local-down: $(ROOTS)
 
 bench: $(ROOTS)
 	$(PY) -m bench
+
+# Upload to manifest for the worker function and a Fargate task (docs/benchmark.md, "Lambda or Fargate").
+bench-latency: $(ROOTS)
+	$(PY) -m bench.latency
 
 # Needs a Docker engine with buildx and AWS credentials: not runnable offline.
 STACK ?= thumbnail-creator
