@@ -25,7 +25,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         pytest.skip("these tests drive the local stack's emulator directly")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        running = LocalStack(work_dir=tmp_path_factory.mktemp("ops-stack")).__enter__()
+        running = LocalStack(
+            work_dir=tmp_path_factory.mktemp("ops-stack"), parameters={"ThumbnailRuntime": "fargate"}
+        ).__enter__()
     try:
         with overlaid_environment(running.emulator.environment):
             yield running
