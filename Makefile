@@ -27,7 +27,7 @@ REGION ?= us-east-1
 	demo chaos sweep replay local-up local-down bench bench-latency image deploy clean
 
 help:
-	@echo "make demo        the whole pipeline on the embedded AWS emulator (VIDEO=, KEY=, META= optional)"
+	@echo "make demo        the whole pipeline on the embedded AWS emulator (VIDEO=, KEY=, META=, RUNTIME= optional)"
 	@echo "make test        every check: lint, types, template checks, sam build, unit and integration tests"
 	@echo "make local-up    keep the local stack running (make local-down stops it)"
 	@echo "make chaos       N uploads with faults injected at random (N=, FAULT_RATE=, SEED=): nothing may be lost"
@@ -98,8 +98,9 @@ test: lint typecheck cfn-lint sam-validate sam-build scan
 VIDEO ?=
 KEY ?=
 META ?=
+RUNTIME ?=
 demo: $(ROOTS)
-	$(PY) -m local_stack demo $(if $(VIDEO),--video "$(VIDEO)") $(if $(KEY),--key "$(KEY)") $(if $(META),--meta "$(META)") --out demo-output
+	$(PY) -m local_stack demo $(if $(RUNTIME),--runtime "$(RUNTIME)") $(if $(VIDEO),--video "$(VIDEO)") $(if $(KEY),--key "$(KEY)") $(if $(META),--meta "$(META)") --out demo-output
 
 N ?= 200
 FAULT_RATE ?= 0.1

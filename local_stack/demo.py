@@ -46,7 +46,15 @@ def sample_video() -> Path:
     return SAMPLE_VIDEO
 
 
-def run(video: Path | None, key: str | None, meta: str | None, out: Path, *, use_docker: bool = False) -> int:
+def run(
+    video: Path | None,
+    key: str | None,
+    meta: str | None,
+    out: Path,
+    *,
+    use_docker: bool = False,
+    runtime: str | None = None,
+) -> int:
     metadata = parse_metadata(meta)
     source = video if video is not None else sample_video()
     if not source.is_file():
@@ -57,7 +65,10 @@ def run(video: Path | None, key: str | None, meta: str | None, out: Path, *, use
     say("starting the embedded AWS emulator and deploying template.yaml ...")
     # Logs of this run (launcher.log, task-logs/): kept only when something went wrong.
     run_dir = Path(tempfile.mkdtemp(prefix="thumbnail-demo-"))
-    code = _run_in(run_dir, source, key, metadata, out=out, started=started, use_docker=use_docker)
+    parameters = {"ThumbnailRuntime": runtime} if runtime else {}
+    code = _run_in(
+        run_dir, source, key, metadata, out=out, started=started, use_docker=use_docker, parameters=parameters
+    )
     if code == 0:
         shutil.rmtree(run_dir, ignore_errors=True)
     else:
@@ -74,8 +85,9 @@ def _run_in(
     out: Path,
     started: float,
     use_docker: bool,
+    parameters: dict[str, str],
 ) -> int:
-    with LocalStack(work_dir=run_dir, use_docker=use_docker) as stack:
+    with LocalStack(work_dir=run_dir, use_docker=use_docker, parameters=parameters) as stack:
         ready_s = time.monotonic() - started
         say(f"stack ready in {ready_s:.1f} s at {stack.emulator.endpoint_url} (bucket {stack.bucket})")
         for fix in stack.deployed.fixes:
@@ -105,6 +117,9 @@ def _wait_with_progress(stack: LocalStack, key: str) -> Result:
     while True:
         if not reported_start and stack.runner.started_count():
             say("the launcher started a worker task; the worker is reading the video by ranges ...")
+            reported_start = True
+        if not reported_start and stack.lambda_runs_for(key):
+            say("the launcher invoked the worker function; it read the video by ranges ...")
             reported_start = True
         try:
             return stack.wait_for(key, timeout_s=2.0)
@@ -156,7 +171,8 @@ def _summary(
     show("Thumbnail Creator demo")
     show(f"  source      {source} -> s3://.../{key} ({size:,} bytes)")
     exit_codes = ", ".join(str(outcome.exit_code) for outcome in result.outcomes)
-    show(f"  status      {manifest.get('status')} (worker exit code {exit_codes})")
+    show(f"  status      {manifest.get('status')} (worker exit code {exit_codes or '-'})")
+    show(f"  ran in      {_where(result)}")
     frame = manifest.get("frame") or {}
     if frame:
         show(f"  frame       {frame.get('time')} s, chosen by {frame.get('chosen_by')}")
@@ -173,6 +189,24 @@ def _summary(
         if outcome.exit_code != 0:
             show(f"  worker log  {outcome.log_path}")
             _console.write(outcome.log_path.read_text(encoding="utf-8", errors="replace")[-3000:])
+
+
+def _where(result: Result) -> str:
+    """Where the job ran, from the manifest's `runtime`, with what the Lambda runner saw."""
+    runs = ", ".join(
+        f"{'cold' if run.cold else 'warm'} start, {run.duration_ms / 1000:.1f} s"
+        + (f", {run.error_type}" if run.error_type else "")
+        + (
+            f", handed off: {run.result['handed_off']}"
+            if isinstance(run.result, dict) and run.result.get("handed_off")
+            else ""
+        )
+        for run in result.lambda_runs
+    )
+    where = {"lambda": "the worker function (Lambda)", "fargate": "a Fargate task"}.get(
+        str(result.runtime), str(result.runtime)
+    )
+    return where + (f" (worker function: {runs})" if runs else "")
 
 
 def configure_logging() -> None:
