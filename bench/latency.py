@@ -39,6 +39,11 @@ from local_stack.video import make_video
 RESULTS = REPO_ROOT / "bench" / "results" / "latency.json"
 REPORT = REPO_ROOT / "docs" / "benchmark.md"
 BEGIN, END = "<!-- latency:begin -->", "<!-- latency:end -->"
+CAVEAT = (
+    "Caveat: this machine has 2 cores; the function at its default 1769 MB has one vCPU (Lambda "
+    'developer guide, "Configure Lambda function memory"), so `auto`\'s parallel keyframe decoding may '
+    "take longer there; moto reads whole objects for ranged GETs (docs/emulator-gaps.md)."
+)
 BUCKET = "latency-bench"
 CACHE = REPO_ROOT / "bench" / "cache"
 VIDEOS = {"1080p, 60 s": (1920, 1080, 60.0), "720p, 30 s": (1280, 720, 30.0)}
@@ -236,7 +241,7 @@ def render(samples: list[Sample], table: Mapping[str, Mapping[str, float]]) -> s
         "here in the worker function's own process (the local Lambda runner's execution environment): "
         "cold = a new process (init: imports) and its first job, warm = the same process's 2nd and 3rd "
         "jobs; S3 is the emulator behind a 30 ms / 100 MB/s link; default options (`auto`, JPEG). "
-        "Platform stages are published figures or marked assumptions.",
+        "Platform stages are published figures or marked assumptions. " + CAVEAT,
         "",
         "| video | job | runs | init s (p50) | job s (p50) | job s (p95) | peak RSS MB (max) |",
         "|---|---|---:|---:|---:|---:|---:|",
