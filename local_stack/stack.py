@@ -124,6 +124,9 @@ class LocalStack:
             self._work_dir = Path(tempfile.mkdtemp(prefix="local-stack-"))
             self._exit.callback(shutil.rmtree, self._work_dir, ignore_errors=True)
         self._emulator = self._exit.enter_context(running_emulator(port=self._port))
+        # moto's state is the process's, not the server's: an earlier stack of this process (a test
+        # module before this one) would still hold the stack name. A new emulator starts empty.
+        self._emulator.reset()
         self._deployed = deploy(
             self._emulator, template_path=self._template_path, parameters=self._parameters
         )
