@@ -24,10 +24,10 @@ export PYTHONDONTWRITEBYTECODE := 1
 REGION ?= us-east-1
 
 .PHONY: help venv lint format typecheck cfn-lint sam-validate sam-build build scan unit integration test \
-	demo chaos sweep replay local-up local-down invoke bench image image-check deploy clean fuzz demo-screenshot bench-storyboard
+	demo chaos sweep replay local-up local-down invoke bench image image-check deploy clean fuzz demo-screenshot bench-storyboard bench-latency
 
 help:
-	@echo "make demo        the whole pipeline on the embedded AWS emulator (VIDEO=, KEY=, META= optional)"
+	@echo "make demo        the whole pipeline on the embedded AWS emulator (VIDEO=, KEY=, META=, RUNTIME= optional)"
 	@echo "make test        every check: lint, types, template checks, sam build, unit and integration tests"
 	@echo "make local-up    keep the local stack running (make local-down stops it)"
 	@echo "make chaos       N uploads with faults injected at random (N=, FAULT_RATE=, SEED=): nothing may be lost"
@@ -39,6 +39,7 @@ help:
 	@echo "make bench       benchmark against the original design (docs/benchmark.md)"
 	@echo "make bench-storyboard  what a storyboard reads and costs, against ffmpeg (docs/benchmark.md)"
 	@echo "make demo-screenshot   docs/demo-page.png from make demo's page, in headless Chromium"
+	@echo "make bench-latency  upload to manifest, worker function against Fargate task (docs/benchmark.md)"
 	@echo "make image       build and push the worker image to the stack's ECR repository (needs Docker and AWS)"
 	@echo "make deploy      after the first guided deploy: push the image, deploy with it, sweep (needs Docker and AWS)"
 
@@ -112,8 +113,9 @@ fuzz: $(ROOTS)
 VIDEO ?=
 KEY ?=
 META ?=
+RUNTIME ?=
 demo: $(ROOTS)
-	$(PY) -m local_stack demo $(if $(VIDEO),--video "$(VIDEO)") $(if $(KEY),--key "$(KEY)") $(if $(META),--meta "$(META)") --out demo-output
+	$(PY) -m local_stack demo $(if $(RUNTIME),--runtime "$(RUNTIME)") $(if $(VIDEO),--video "$(VIDEO)") $(if $(KEY),--key "$(KEY)") $(if $(META),--meta "$(META)") --out demo-output
 
 N ?= 200
 FAULT_RATE ?= 0.1
@@ -150,6 +152,10 @@ bench: $(ROOTS)
 # Storyboard cost of the 10- and 40-minute videos (bench/results/storyboard.json, docs/benchmark.md).
 bench-storyboard: $(ROOTS)
 	$(PY) -m bench.storyboard
+
+# Upload to manifest for the worker function and a Fargate task (docs/benchmark.md, "Lambda or Fargate").
+bench-latency: $(ROOTS)
+	$(PY) -m bench.latency
 
 # Needs a Docker engine with buildx and AWS credentials: not runnable offline.
 STACK ?= thumbnail-creator

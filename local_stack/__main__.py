@@ -37,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_demo.add_argument(
         "--docker", action="store_true", help="run the worker in its image (needs a Docker engine)"
     )
+    run_demo.add_argument(
+        "--runtime", choices=["auto", "lambda", "fargate"], help="ThumbnailRuntime (default: the template's)"
+    )
     chaos = commands.add_parser(
         "chaos", help="many uploads with faults injected; exits 0 only if none is lost"
     )
@@ -55,7 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", module="moto")
     if arguments.command == "demo":
         return demo.run(
-            arguments.video, arguments.key, arguments.meta, arguments.out, use_docker=arguments.docker
+            arguments.video,
+            arguments.key,
+            arguments.meta,
+            arguments.out,
+            use_docker=arguments.docker,
+            runtime=arguments.runtime,
         )
     if arguments.command == "chaos":
         from local_stack import chaos as chaos_run

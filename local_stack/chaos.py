@@ -25,7 +25,8 @@ from local_stack.video import make_video
 
 CLIP = REPO_ROOT / ".local-stack" / "chaos-clip-2s-160x120.mp4"
 # Short backoffs: the template's defaults (30 s, doubling) would make a local run take hours.
-PARAMETERS = {"RetryDelaySeconds": "1"}
+# The faults are a Fargate task's (an image pull, SIGKILL, Spot...): every job runs in a task.
+PARAMETERS = {"RetryDelaySeconds": "1", "ThumbnailRuntime": "fargate"}
 PARALLEL_TASKS = 4
 
 

@@ -63,15 +63,26 @@ class DemoError(Exception):
     """The demo cannot go on; the message says why and what to do."""
 
 
-def run(video: Path | None, key: str | None, meta: str | None, out: Path, *, use_docker: bool = False) -> int:
+def run(
+    video: Path | None,
+    key: str | None,
+    meta: str | None,
+    out: Path,
+    *,
+    use_docker: bool = False,
+    runtime: str | None = None,
+) -> int:
+    """`runtime`: the stack's ThumbnailRuntime (auto, lambda, fargate); None, the template's default."""
     try:
-        return _run(video, key, meta, out, use_docker=use_docker)
+        return _run(video, key, meta, out, use_docker=use_docker, runtime=runtime)
     except KeyboardInterrupt:  # before the stack started or after it stopped: nothing left running
         say("interrupted")
         return INTERRUPTED
 
 
-def _run(video: Path | None, key: str | None, meta: str | None, out: Path, *, use_docker: bool) -> int:
+def _run(
+    video: Path | None, key: str | None, meta: str | None, out: Path, *, use_docker: bool, runtime: str | None
+) -> int:
     try:
         # Storyboard, stills and preview for the demo page (issue 13), unless --meta says otherwise.
         metadata = {**demo_page.DEMO_METADATA, **parse_metadata(meta)}
@@ -84,7 +95,10 @@ def _run(video: Path | None, key: str | None, meta: str | None, out: Path, *, us
     # Logs of this run (launcher.log, task-logs/): kept only when something went wrong.
     RUNS_DIR.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=RUNS_DIR))
-    code = _run_in(run_dir, source, key, metadata, out=out, started=started, use_docker=use_docker)
+    parameters = {"ThumbnailRuntime": runtime} if runtime else {}
+    code = _run_in(
+        run_dir, source, key, metadata, out=out, started=started, use_docker=use_docker, parameters=parameters
+    )
     if code in (0, INTERRUPTED):
         shutil.rmtree(run_dir, ignore_errors=True)
     else:
@@ -120,10 +134,14 @@ def _run_in(
     out: Path,
     started: float,
     use_docker: bool,
+    parameters: dict[str, str],
 ) -> int:
     previous = signal.getsignal(signal.SIGINT)
     try:
-        with LocalStack(work_dir=run_dir, use_docker=use_docker) as stack, _quiet_clean_up():
+        with (
+            LocalStack(work_dir=run_dir, use_docker=use_docker, parameters=parameters) as stack,
+            _quiet_clean_up(),
+        ):
             return _through_the_stack(stack, source, key, metadata, out=out, started=started)
     except KeyboardInterrupt:
         # LocalStack has stopped what it started (the emulator, the launcher, the worker tasks).
@@ -178,6 +196,9 @@ def _wait_with_progress(stack: LocalStack, key: str) -> Result:
         if not reported_start and stack.runner.started_count():
             say("the launcher started a worker task; the worker is reading the video by ranges ...")
             reported_start = True
+        if not reported_start and stack.lambda_runs_for(key):
+            say("the launcher invoked the worker function; it read the video by ranges ...")
+            reported_start = True
         try:
             return stack.wait_for(key, timeout_s=2.0)
         except TimeoutError:
@@ -197,7 +218,8 @@ def _stalled(stack: LocalStack, key: str, waited: float, *, task_started: bool) 
         return None
     handled = [i for i in list(stack.pump.record.invocations) if key in _event_keys(i.event)]
     done = [i.result for i in handled if i.error is None and isinstance(i.result, Mapping)]
-    if done and not any(r.get("tasks_started") or r.get("repeated_events") for r in done):
+    started = ("tasks_started", "repeated_events", "lambda_jobs_started")
+    if done and not any(r.get(name) for r in done for name in started):
         return f"the launcher started no task for {key!r} (its summary: {json.dumps(done[-1])})"
     if not handled and waited > EVENT_TIMEOUT_S:
         return f"no S3 event for {key!r} reached the launcher in {waited:.0f} s"
@@ -270,7 +292,8 @@ def _summary(
     show("Thumbnail Creator demo")
     show(f"  source      {source} -> s3://.../{key} ({size:,} bytes)")
     exit_codes = ", ".join(str(outcome.exit_code) for outcome in result.outcomes)
-    show(f"  status      {manifest.get('status')} (worker exit code {exit_codes})")
+    show(f"  status      {manifest.get('status')} (worker exit code {exit_codes or '-'})")
+    show(f"  ran in      {_where(result)}")
     frame = manifest.get("frame") or {}
     if frame:
         show(f"  frame       {frame.get('time')} s, chosen by {frame.get('chosen_by')}")
@@ -289,6 +312,24 @@ def _summary(
         if outcome.exit_code != 0:
             show(f"  worker log  {outcome.log_path}")
             _console.write(outcome.log_path.read_text(encoding="utf-8", errors="replace")[-3000:])
+
+
+def _where(result: Result) -> str:
+    """Where the job ran, from the manifest's `runtime`, with what the Lambda runner saw."""
+    runs = ", ".join(
+        f"{'cold' if run.cold else 'warm'} start, {run.duration_ms / 1000:.1f} s"
+        + (f", {run.error_type}" if run.error_type else "")
+        + (
+            f", handed off: {run.result['handed_off']}"
+            if isinstance(run.result, dict) and run.result.get("handed_off")
+            else ""
+        )
+        for run in result.lambda_runs
+    )
+    where = {"lambda": "the worker function (Lambda)", "fargate": "a Fargate task"}.get(
+        str(result.runtime), str(result.runtime)
+    )
+    return where + (f" (worker function: {runs})" if runs else "")
 
 
 def configure_logging() -> None:

@@ -71,6 +71,16 @@ class QueueMapping:
     report_batch_item_failures: bool
 
 
+@dataclass(frozen=True)
+class InvokeRoute:
+    """Asynchronous Invoke of a function (InvocationType Event), queued locally (moto_hooks.py):
+    the local Lambda runner runs each event in the function's own process (lambda_runner.py)."""
+
+    function_arn: str
+    queue_url: str
+    code_dir: Path
+
+
 @dataclass
 class DeployedStack:
     """What the deploy produced, as AWS would report it after the fixes below."""
@@ -84,6 +94,7 @@ class DeployedStack:
     functions: dict[str, FunctionConfiguration] = field(default_factory=dict)  # by logical id
     rule_routes: list[RuleRoute] = field(default_factory=list)
     queue_mappings: list[QueueMapping] = field(default_factory=list)
+    invoke_routes: list[InvokeRoute] = field(default_factory=list)
 
     @property
     def event_queue_url(self) -> str:
@@ -125,17 +136,22 @@ def deploy(
     moto_hooks.apply()
     sam_template = template.load_template(template_path)
     code_dirs = _function_code_dirs(sam_template, template_path)
-    if len(set(code_dirs.values())) != 1:
-        raise RuntimeError(f"expected one function code directory in {template_path}, found {code_dirs}")
-    code_dir = next(iter(code_dirs.values()))
-
+    if not code_dirs:
+        raise RuntimeError(f"expected function code directories in {template_path}, found none")
+    # One zip per code directory (src/launcher, container), each function pointed at its own.
     s3 = emulator.client("s3")
     artifacts = f"local-stack-artifacts-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=artifacts)
-    s3.put_object(Bucket=artifacts, Key="launcher.zip", Body=package_code(code_dir))
+    for code_dir in sorted(set(code_dirs.values())):
+        s3.put_object(Bucket=artifacts, Key=f"{code_dir.name}.zip", Body=package_code(code_dir))
+    for logical_id, code_dir in code_dirs.items():
+        properties = sam_template["Resources"][logical_id].setdefault("Properties", {})
+        properties["CodeUri"] = f"s3://{artifacts}/{code_dir.name}.zip"
     with overlaid_environment(emulator.environment):  # the translator asks boto3 for the region
         transformed = template.transform(
-            sam_template, parameter_values=dict(parameters or {}), code_uri=f"s3://{artifacts}/launcher.zip"
+            sam_template,
+            parameter_values=dict(parameters or {}),
+            code_uri=f"s3://{artifacts}/{next(iter(code_dirs.values())).name}.zip",
         )
 
     cloudformation = emulator.client("cloudformation")
@@ -173,6 +189,13 @@ def deploy(
     configurations = {lid: _function_configuration(emulator, physical[lid]) for lid in functions}
     rule_routes = fixer.event_rules()
     queue_mappings = fixer.event_source_mappings()
+    delivered = {r.function_arn for r in routes} | {r.function_arn for r in rule_routes}
+    delivered |= {m.function_arn for m in queue_mappings}
+    invoke_routes = [
+        fixer.invoke_route(configurations[lid].arn, code_dirs[lid])
+        for lid in functions
+        if configurations[lid].arn not in delivered and lid in code_dirs
+    ]
     # Outputs that named a replaced resource name its replacement, as AWS's would have.
     outputs = {key: fixer.replaced.get(value, value) for key, value in outputs.items()}
     return DeployedStack(
@@ -185,6 +208,7 @@ def deploy(
         configurations,
         rule_routes,
         queue_mappings,
+        invoke_routes,
     )
 
 
@@ -402,6 +426,15 @@ class _Fixer:
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self._emulator.client("events").put_targets(Rule=rule, Targets=[{"Id": "local-queue", "Arn": arn}])
         return RuleRoute(rule, function_arn, url)
+
+    def invoke_route(self, function_arn: str, code_dir: Path) -> InvokeRoute:
+        """A function nothing in the stack delivers to, only the Invoke API (the worker function)."""
+        sqs = self._emulator.client("sqs")
+        name = f"local-invoke-{function_arn.rsplit(':', 1)[-1]}"[:80]
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        moto_hooks.route_async_invokes(function_arn, name)
+        self.fixes.append(f"{function_arn.rsplit(':', 1)[-1]}: asynchronous Invoke queued locally")
+        return InvokeRoute(function_arn, url, code_dir)
 
     def event_source_mappings(self) -> list[QueueMapping]:
         """SQS -> function mappings: disabled in moto, delivered by a local poller (queue_poller.py)."""

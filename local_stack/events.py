@@ -71,6 +71,7 @@ class Invocation:
     attempt: int
     error: str | None = None
     result: Any = None
+    error_type: str | None = None  # Lambda's errorType: the exception's class, Sandbox.Timedout...
 
 
 @dataclass
@@ -146,8 +147,10 @@ class EventPump:
         self._log: IO[str] | None = None
 
     def start(self) -> EventPump:
+        module_name = self._function.handler.rpartition(".")[0]
+        imported_before = module_name in sys.modules
         with exact_environment(self._env), ExitStack() as logs:
-            if self._log_path is not None and self._function.handler.rpartition(".")[0] not in sys.modules:
+            if self._log_path is not None:
                 # Lambda sends the function's stdout to CloudWatch Logs: here, to a file. Loggers
                 # (Powertools) bind the stream when the module is imported, at this cold start.
                 self._log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,6 +158,8 @@ class EventPump:
                 logs.enter_context(redirect_stdout(self._log))
             reset_launcher_caches()  # cold start, with the function's environment in place
             self._handler = load_handler(self._function.handler)
+        if imported_before and self._log is not None:
+            _rebind_logger(sys.modules[module_name], self._log)  # an earlier stack's import
         self._thread.start()
         return self
 
@@ -201,6 +206,7 @@ class EventPump:
             except Exception as error:  # a function error: Lambda records it and retries
                 LOG.warning("launcher invocation %s failed (attempt %d): %r", request_id, attempt, error)
                 invocation.error = repr(error)
+                invocation.error_type = type(error).__name__
         with self._lock:
             self.record.invocations.append(invocation)
         return invocation
@@ -268,6 +274,14 @@ class EventPump:
         self._sqs.send_message(QueueUrl=queue_url, MessageBody=body)
 
 
+def _rebind_logger(module: Any, stream: IO[str]) -> None:
+    """Point the module's Powertools logger at this stack's log: it kept the stream of the stack
+    (of this process) that imported the module first."""
+    handler = getattr(getattr(module, "logger", None), "registered_handler", None)
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(stream)
+
+
 def _failure_record(
     function: FunctionConfiguration, event: Mapping[str, Any], invocation: Invocation
 ) -> dict[str, Any]:
@@ -283,5 +297,5 @@ def _failure_record(
         },
         "requestPayload": event,
         "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-        "responsePayload": {"errorMessage": invocation.error},
+        "responsePayload": {"errorMessage": invocation.error, "errorType": invocation.error_type or "Error"},
     }

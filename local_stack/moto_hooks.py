@@ -11,15 +11,22 @@
 - Resolving template properties inside a deployed stack with the intrinsic-function engine
   moto used to create it, so what moto dropped can be re-applied from the template's own
   properties (see deploy.py).
+- Asynchronous Invoke (InvocationType Event). Lambda queues the event and answers 202; moto
+  5.2.5 would run the function in Docker. `queue_async_invokes` routes the event of an Invoke of
+  a function given to `route_async_invokes` into a local SQS queue instead, from which the local
+  Lambda runner (lambda_runner.py) runs it in the function's own process.
 
-All three work only while the emulator runs in this process (`running_emulator()` does that).
+All of them work only while the emulator runs in this process (`running_emulator()` does that).
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from typing import Any
+from urllib.parse import unquote
 
+from moto.awslambda.responses import LambdaResponse
 from moto.cloudformation import parsing
 from moto.cloudformation.models import cloudformation_backends
 from moto.cloudformation.parsing import clean_json
@@ -30,12 +37,50 @@ _lock = threading.Lock()
 _patched: set[str] = set()
 # (account, region, cluster, clientToken) -> the task ARNs the first call started.
 _tasks_by_token: dict[tuple[str, str, str, str], list[str]] = {}
+# function ARN -> the name of the local SQS queue its asynchronous invocations go to.
+_async_routes: dict[str, str] = {}
 
 
 def apply() -> None:
     """Every fidelity patch below, once per process."""
     honour_run_task_client_token()
     lowercase_generated_ecr_names()
+    queue_async_invokes()
+
+
+def route_async_invokes(function_arn: str, queue_name: str) -> None:
+    """Asynchronous invocations of this function go to this queue (of the same account and region)."""
+    with _lock:
+        _async_routes[function_arn] = queue_name
+
+
+def queue_async_invokes() -> None:
+    with _lock:
+        if "async-invoke" in _patched:
+            return
+        original = LambdaResponse.invoke
+
+        def invoke(self: LambdaResponse) -> Any:
+            if self.headers.get("X-Amz-Invocation-Type") != "Event":
+                return original(self)
+            from moto.sqs.models import sqs_backends
+
+            name = unquote(self.path.rsplit("/", 2)[-2])
+            function = self.backend.get_function(name, self._get_param("qualifier"))
+            queue = _async_routes.get(function.function_arn)
+            if queue is None:
+                return original(self)
+            body = self.body.decode() if isinstance(self.body, bytes) else str(self.body or "")
+            sqs_backends[self.current_account][self.region].send_message(queue, body)
+            request_id = str(uuid.uuid4())
+            return (
+                202,
+                {"status": "202", "x-amzn-RequestId": request_id, "content-type": "application/json"},
+                "",
+            )
+
+        LambdaResponse.invoke = invoke  # type: ignore[method-assign]
+        _patched.add("async-invoke")
 
 
 def lowercase_generated_ecr_names() -> None:

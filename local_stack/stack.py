@@ -1,7 +1,8 @@
 """The whole pipeline offline: emulator + deployed template + event pumps + task runner.
 
 The launcher's pump delivers S3 events; the recovery function's pump delivers the stopped-task
-events the template's rule matches, and a poller its retry queue, as Lambda would.
+events the template's rule matches, and a poller its retry queue, as Lambda would; a Lambda
+runner runs the worker function's asynchronous invocations in processes of their own.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from local_stack.deploy import STACK_NAME, TEMPLATE_PATH, DeployedStack, deploy
 from local_stack.emulator import Emulator, running_emulator
 from local_stack.events import EventPump, Invocation
 from local_stack.faults import FaultPlan
+from local_stack.lambda_runner import LambdaRun, LambdaRunner
 from local_stack.queue_poller import QueuePoller
 from local_stack.task_runner import TaskOutcome, TaskRunner, container_setting
 
@@ -39,6 +41,13 @@ class Result:
     manifest: Mapping[str, Any]
     thumbnail_keys: tuple[str, ...]
     outcomes: tuple[TaskOutcome, ...]  # the tasks that ran for this key (one, normally)
+    lambda_runs: tuple[LambdaRun, ...] = ()  # the worker function's invocations for this key
+
+    @property
+    def runtime(self) -> str | None:
+        """Where the job that wrote the manifest ran: the manifest's own word (lambda, fargate)."""
+        value = self.manifest.get("runtime")
+        return None if value is None else str(value)
 
 
 def parse_metadata(text: str | None) -> dict[str, str]:
@@ -97,6 +106,7 @@ class LocalStack:
         self._pump: EventPump | None = None
         self._runner: TaskRunner | None = None
         self._recovery: list[EventPump | QueuePoller] = []
+        self._lambda_runners: list[LambdaRunner] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -136,6 +146,7 @@ class LocalStack:
         ).start()
         self._exit.callback(self._runner.stop)
         self._start_recovery()
+        self._start_lambda_runners()
         self._pump = EventPump(
             self._emulator,
             self._deployed.event_queue_url,
@@ -164,6 +175,21 @@ class LocalStack:
             poller = QueuePoller(pumps[mapping.function_arn], mapping).start()
             self._exit.callback(poller.stop)
             self._recovery.append(poller)
+
+    def _start_lambda_runners(self) -> None:
+        """The functions only the Invoke API reaches (the worker function), each in its processes."""
+        by_arn = {function.arn: function for function in self.deployed.functions.values()}
+        for route in self.deployed.invoke_routes:
+            runner = LambdaRunner(
+                self.emulator,
+                route,
+                by_arn[route.function_arn],
+                log_dir=self.work_dir / "lambda-logs",
+                max_environments=self._max_parallel_tasks,
+                faults=self._faults,
+            ).start()
+            self._exit.callback(runner.stop)
+            self._lambda_runners.append(runner)
 
     # -- what is running -------------------------------------------------------------------
     @property
@@ -222,20 +248,30 @@ class LocalStack:
     def outcomes_for(self, key: str) -> tuple[TaskOutcome, ...]:
         return tuple(o for o in self.runner.outcomes.values() if o.key == key)
 
+    def lambda_runs_for(self, key: str) -> tuple[LambdaRun, ...]:
+        return tuple(run for runner in self._lambda_runners for run in runner.runs_for(key))
+
+    @property
+    def lambda_runners(self) -> tuple[LambdaRunner, ...]:
+        return tuple(self._lambda_runners)
+
     def wait_for(self, key: str, timeout_s: float = 120.0) -> Result:
-        """Wait until the task for `key` has stopped and its manifest is in the bucket."""
+        """Wait until a task or a worker function invocation for `key` has ended and its manifest is in
+        the bucket."""
         s3 = self.emulator.client("s3")
         manifest_key = self.manifest_key(key)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            outcomes = self.outcomes_for(key)
-            if outcomes:
+            outcomes, runs = self.outcomes_for(key), self.lambda_runs_for(key)
+            if outcomes or runs:
                 try:
                     body = s3.get_object(Bucket=self.bucket, Key=manifest_key)["Body"].read()
                 except s3.exceptions.NoSuchKey:
                     body = None
                 if body is not None:
-                    return Result(key, manifest_key, json.loads(body), self.thumbnail_keys(key), outcomes)
+                    return Result(
+                        key, manifest_key, json.loads(body), self.thumbnail_keys(key), outcomes, runs
+                    )
             time.sleep(0.2)
         raise TimeoutError(
             f"no thumbnails for {key!r} after {timeout_s:.0f} s "
@@ -273,7 +309,8 @@ class LocalStack:
         return [i for part in self._recovery if isinstance(part, EventPump) for i in part.record.invocations]
 
     def _events_idle(self) -> bool:
-        return self.pump.idle() and all(part.idle() for part in self._recovery)
+        parts = [*self._recovery, *self._lambda_runners]
+        return self.pump.idle() and all(part.idle() for part in parts)
 
 
 def _log_name(handler: str) -> str:

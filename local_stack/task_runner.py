@@ -428,6 +428,15 @@ def _task_stop(name: str, ended: _Ended, fault: FaultKind | None) -> TaskStop:
     return TaskStop(ContainerStop(name, ended.exit_code), "EssentialContainerExited", reason)
 
 
+def over_memory(process: subprocess.Popen[bytes], limit_bytes: int) -> bool:
+    """True when the process uses more than `limit_bytes` (RSS): what the kernel's OOM killer
+    would act on for a container, and Lambda for an execution environment (lambda_runner.py)."""
+    try:
+        return int(psutil.Process(process.pid).memory_info().rss) > limit_bytes
+    except psutil.Error:
+        return False
+
+
 class _Watch:
     """Waits for the worker, enforcing the task's memory as the kernel's OOM killer would, and
     signalling it mid-run for the killed and Spot faults (once it has read its job)."""
@@ -457,13 +466,7 @@ class _Watch:
         return code
 
     def _check_memory(self) -> None:
-        if self._limit is None:
-            return
-        try:
-            rss = psutil.Process(self._process.pid).memory_info().rss
-        except psutil.Error:
-            return
-        if rss > self._limit:
+        if self._limit is not None and over_memory(self._process, self._limit):
             self.out_of_memory = True
             self._process.kill()
 

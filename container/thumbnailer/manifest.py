@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,10 @@ from thumbnailer.probe import SourceInfo
 
 SCHEMA_VERSION = 1
 CONTENT_TYPE = "application/json"
+# Where the job ran, recorded at the top of every manifest: "cli" (python -m thumbnailer),
+# "fargate" (the task, task.py) or "lambda" (the worker function, lambda_handler.py). Each entry
+# point sets it for the job it runs; the CLI keeps the default.
+RUNTIME: ContextVar[str] = ContextVar("thumbnail_runtime", default="cli")
 
 
 def _now() -> str:
@@ -78,6 +83,7 @@ def success(
         "schema_version": SCHEMA_VERSION,
         "status": "ok",
         "created_at": _now(),
+        "runtime": RUNTIME.get(),
         **origin,
         "source": dict(source),
         "options": describe_options(options),
@@ -102,6 +108,7 @@ def failure(
         "schema_version": SCHEMA_VERSION,
         "status": "error",
         "created_at": _now(),
+        "runtime": RUNTIME.get(),
         **origin,
         "error": {"exit_code": exit_code, "reason": reason, "message": message},
         "options": describe_options(options) if options else None,

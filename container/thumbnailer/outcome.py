@@ -20,6 +20,8 @@ def execute(
     sink: pipeline.Sink,
     logger: Logger,
     description: Mapping[str, Any],
+    *,
+    admit: pipeline.Admit | None = None,
 ) -> tuple[int, dict[str, Any] | None]:
     """Prepare (HEAD, options), run, and on failure write the error manifest where one belongs.
 
@@ -30,7 +32,7 @@ def execute(
     options: Options | None = None
     try:
         source, options = prepare()
-        document = pipeline.run(source, options, names, sink, timer)
+        document = pipeline.run(source, options, names, sink, timer, admit=admit)
     except WorkerError as error:
         if not error.writes_manifest:
             # A newer version is on its way (its own event and task): leave its outputs to it.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import IO, Any, Protocol
 
@@ -75,7 +75,20 @@ class Input(Protocol):
         ...
 
 
-def run(source: Input, options: Options, names: OutputNames, sink: Sink, timer: StageTimer) -> dict[str, Any]:
+# Called once the video is probed, before any frame is decoded: raises a WorkerError to stop the
+# job there (the worker function hands a job too heavy for it to Fargate: lambda_handler.py).
+Admit = Callable[[SourceInfo, Options], None]
+
+
+def run(
+    source: Input,
+    options: Options,
+    names: OutputNames,
+    sink: Sink,
+    timer: StageTimer,
+    *,
+    admit: Admit | None = None,
+) -> dict[str, Any]:
     """Make and write the thumbnails, then the manifest (last: its presence means all is written)."""
     names.thumbnails(options.extension, options.widths)  # a name S3 would refuse fails before any read
     extras.check_names(options, names)
@@ -83,6 +96,8 @@ def run(source: Input, options: Options, names: OutputNames, sink: Sink, timer: 
         fileobj = stack.enter_context(source.open())
         with timer.stage("open"), input_faults():
             video = stack.enter_context(open_video(fileobj))
+        if admit is not None:
+            admit(video.info, options)
         with input_faults():
             picked = _pick(video, options, source, timer)
         timer.log_total("prefetch", "seek", "decode")

@@ -6,16 +6,18 @@ import functools
 import os
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from thumbnailer import manifest
 from thumbnailer.errors import EXIT_INVALID_OPTIONS, EXIT_OK, InvalidOptionsError
 from thumbnailer.inputs import S3Input
 from thumbnailer.logs import count_metric, get_logger
 from thumbnailer.naming import OutputNames
 from thumbnailer.options import Options, with_metadata
 from thumbnailer.outcome import execute
-from thumbnailer.pipeline import Input
+from thumbnailer.pipeline import Admit, Input
 from thumbnailer.s3_fetcher import open_source
 from thumbnailer.settings import Settings
 from thumbnailer.sinks import BucketSink
@@ -33,20 +35,42 @@ def main(env: Mapping[str, str] = os.environ) -> int:
         # Without a valid job there is no place for an error manifest: the log says why.
         logger.error("invalid task settings", exit_code=EXIT_INVALID_OPTIONS, error=error.message)
         return EXIT_INVALID_OPTIONS
-    logger.set_correlation_id(job.request_id)
-    logger.append_keys(bucket=job.bucket, key=job.key, version_id=job.version_id)
     with bounded(logger, deadline):  # from here on, SIGTERM exits 143 and a hang 124
-        logger.info("job received", job=job.as_dict())
+        code, _ = run_job(settings, names, logger, runtime="fargate")
+    return code
+
+
+def run_job(
+    settings: Settings,
+    names: OutputNames,
+    logger: Logger,
+    *,
+    runtime: str,
+    admit: Admit | None = None,
+) -> tuple[int, dict[str, Any] | None]:
+    """One job, whichever entry point runs it (this task, or the worker function: lambda_handler.py).
+
+    Returns the exit code and the manifest written (None when none was).
+    """
+    job = settings.job
+    logger.set_correlation_id(job.request_id)
+    logger.append_keys(bucket=job.bucket, key=job.key, version_id=job.version_id, runtime=runtime)
+    logger.info("job received", job=job.as_dict())
+    token = manifest.RUNTIME.set(runtime)
+    try:
         code, document = execute(
             functools.partial(_prepare, settings, logger),
             names,
             BucketSink(job.bucket, settings.output_prefix),
             logger,
             {"job": job.as_dict()},
+            admit=admit,
         )
+    finally:
+        manifest.RUNTIME.reset(token)
     if code == EXIT_OK and document is None:
         count_metric("Superseded")
-    return code
+    return code, document
 
 
 def _prepare(settings: Settings, logger: Logger) -> tuple[Input, Options]:

@@ -1,4 +1,4 @@
-"""The launcher Lambda: S3 "object created" notifications -> one ECS Fargate task per video."""
+"""The launcher Lambda: S3 "object created" notifications -> the worker function or a task per video."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from thumbnail_launcher.batch import launch_all
-from thumbnail_launcher.clients import ecs_client
+from thumbnail_launcher.clients import ecs_client, lambda_client
+from thumbnail_launcher.dispatch import JobDispatcher
 from thumbnail_launcher.jobs import InvalidEventError, parse_event
 from thumbnail_launcher.settings import SettingsError, get_settings
 from thumbnail_launcher.tasks import TaskLauncher
@@ -34,10 +35,20 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.exception("Event rejected")
         metrics.add_metric(name="LaunchFailures", unit=MetricUnit.Count, value=1)
         raise
-    launcher = TaskLauncher(
+    tasks = TaskLauncher(
         settings, ecs_client(), time_left=lambda: context.get_remaining_time_in_millis() / 1000
     )
-    outcome = launch_all(parsed, launcher, logger)
+    dispatcher = JobDispatcher(tasks, None if settings.runtime == "fargate" else lambda_client())
+    outcome = launch_all(parsed, dispatcher, logger)
+    for key, reason in dispatcher.invoke_failures:
+        logger.warning(
+            "Worker function not invoked: task started instead", extra={"s3_key": key, "reason": reason}
+        )
+    if settings.runtime != "fargate":  # in a fargate stack, every job is a task
+        metrics.add_metric(name="LambdaJobsStarted", unit=MetricUnit.Count, value=len(outcome.invoked))
+        metrics.add_metric(
+            name="LambdaInvokeFallbacks", unit=MetricUnit.Count, value=len(dispatcher.invoke_failures)
+        )
     metrics.add_metric(name="TasksStarted", unit=MetricUnit.Count, value=len(outcome.started))
     metrics.add_metric(name="RepeatedEvents", unit=MetricUnit.Count, value=len(outcome.already_started))
     metrics.add_metric(name="RecordsSkipped", unit=MetricUnit.Count, value=outcome.records_skipped)

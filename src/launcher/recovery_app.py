@@ -6,6 +6,7 @@ retry queue, whose delayed messages start the next attempt; and the optional swe
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -17,6 +18,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from thumbnail_launcher.clients import ecs_client, s3_client, sqs_client
 from thumbnail_launcher.failures import Failure, FailureReporter
 from thumbnail_launcher.jobs import InvalidEventError
+from thumbnail_launcher.lambda_failures import decide as decide_lambda_failure
+from thumbnail_launcher.lambda_failures import is_failure_record, parse_failure_record
 from thumbnail_launcher.recovery import Retry, decide
 from thumbnail_launcher.retries import RetryQueue, decode
 from thumbnail_launcher.settings import RecoverySettings, get_recovery_settings
@@ -100,9 +103,18 @@ def _recover(task: StoppedTask, settings: RecoverySettings) -> dict[str, Any]:
 
 
 def start_retry(record: SQSRecord) -> None:
-    """Start one queued retry; an exception leaves the message to SQS for another try."""
+    """Start one queued retry; an exception leaves the message to SQS for another try.
+
+    The queue also holds the worker function's failed invocations (its OnFailure destination)
+    and its hand-offs (a retry message): both become Fargate tasks here.
+    """
     settings = get_recovery_settings()
-    retry, previous_task_arn = decode(record.body)
+    queued = _queued(record.body, settings)
+    if isinstance(queued, Failure):
+        with logger.append_context_keys(correlation_id=queued.job.request_id, s3_key=queued.job.key):
+            _give_up(queued, settings)
+        return
+    retry, previous_task_arn = queued
     with logger.append_context_keys(
         correlation_id=retry.job.request_id, s3_key=retry.job.key, attempt=retry.job.attempt
     ):
@@ -128,6 +140,24 @@ def start_retry(record: SQSRecord) -> None:
         )
         if not task.already_started:
             metrics.add_metric(name="RetriesStarted", unit=MetricUnit.Count, value=1)
+
+
+def _queued(body: str, settings: RecoverySettings) -> tuple[Retry, str] | Failure:
+    """A retry this package queued, or the worker function's failure record turned into one."""
+    data = json.loads(body)
+    if not is_failure_record(data):
+        return decode(body)
+    failure = parse_failure_record(data)
+    decision = decide_lambda_failure(failure, settings)
+    logger.warning(
+        "Worker function failed" + (": a Fargate task takes the job" if isinstance(decision, Retry) else ""),
+        extra={"s3_key": failure.job.key, "reason": failure.kind.value, "error": failure.message},
+    )
+    metrics.add_metric(name="LambdaJobsFailed", unit=MetricUnit.Count, value=1)
+    if isinstance(decision, Retry):
+        metrics.add_metric(name="LambdaFallbacks", unit=MetricUnit.Count, value=1)
+        return decision, failure.invocation
+    return decision
 
 
 def _give_up(failure: Failure, settings: RecoverySettings) -> None:

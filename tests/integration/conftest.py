@@ -32,8 +32,11 @@ def pipeline(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         pytest.skip(f"AWS_SAM_STACK_NAME={DEPLOYED_STACK}: running against the deployed stack instead")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # moto: "no CloudFormation support for BucketPolicy ..."
+        # The task path (exit codes of tasks); the worker function: test_runtimes.py.
         stack = LocalStack(
-            work_dir=tmp_path_factory.mktemp("local-stack"), stack_name="thumbnail-creator-pipeline"
+            work_dir=tmp_path_factory.mktemp("local-stack"),
+            parameters={"ThumbnailRuntime": "fargate"},
+            stack_name="thumbnail-creator-pipeline",
         ).__enter__()
     try:
         yield LocalPipeline(stack)

@@ -26,7 +26,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         pytest.skip("these tests drive the local stack's emulator directly")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        running = LocalStack(work_dir=tmp_path_factory.mktemp("ops-stack"), stack_name=OPS_STACK).__enter__()
+        running = LocalStack(
+            work_dir=tmp_path_factory.mktemp("ops-stack"),
+            parameters={"ThumbnailRuntime": "fargate"},
+            stack_name=OPS_STACK,
+        ).__enter__()
     try:
         with overlaid_environment(running.emulator.environment):
             yield running

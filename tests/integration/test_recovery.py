@@ -57,7 +57,8 @@ def settled(tmp_path_factory: pytest.TempPathFactory, tiny_video: Path) -> Itera
         warnings.simplefilter("ignore")
         stack = LocalStack(
             work_dir=tmp_path_factory.mktemp("recovery-stack"),
-            parameters={"RetryDelaySeconds": "1", "MaxTaskMemory": "8192"},
+            # Fargate faults, on tasks: the worker function's own are in test_runtimes.py.
+            parameters={"RetryDelaySeconds": "1", "MaxTaskMemory": "8192", "ThumbnailRuntime": "fargate"},
             faults=plan,
             max_parallel_tasks=4,
             stack_name="thumbnail-creator-recovery",  # moto keeps one state per process

@@ -81,9 +81,9 @@ def resource_name(cfn: dict[str, Any], resource_type: str) -> str:
 
 
 def test_template_has_policies_to_check(cfn: dict[str, Any]) -> None:
-    # Four roles: launcher function, recovery function, worker task, worker task execution.
+    # Five roles: launcher function, recovery function, worker function, worker task, task execution.
     roles = {name for name, r in cfn["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
-    assert len(roles) == 4
+    assert len(roles) == 5
     assert all(any(name in applies for _, applies, _ in policies(cfn)) for name in roles)
 
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
+from thumbnail_launcher.dispatch import InvokedFunction, Started
 from thumbnail_launcher.jobs import Job, ParsedEvent
-from thumbnail_launcher.tasks import LaunchedTask, LaunchError, TaskLauncher
+from thumbnail_launcher.tasks import LaunchedTask, LaunchError
+
+
+class Launcher(Protocol):
+    """tasks.TaskLauncher (a task per job) or dispatch.JobDispatcher (the worker function first)."""
+
+    def launch(self, job: Job) -> Started: ...
 
 
 class LaunchFailuresError(RuntimeError):
@@ -22,6 +29,8 @@ class LaunchFailuresError(RuntimeError):
 class BatchOutcome:
     started: list[tuple[Job, LaunchedTask]] = field(default_factory=list)
     already_started: list[tuple[Job, LaunchedTask]] = field(default_factory=list)
+    # Jobs queued for the worker function (THUMBNAIL_RUNTIME auto or lambda).
+    invoked: list[tuple[Job, InvokedFunction]] = field(default_factory=list)
     skipped: int = 0
     other_bucket: int = 0
     # (what failed: a key or a record index, why)
@@ -40,6 +49,7 @@ class BatchOutcome:
             "records_from_other_buckets": self.other_bucket,
             "launch_failures": len(self.failed),
             "task_arns": [task.task_arn for _, task in self.started + self.already_started],
+            **({"lambda_jobs_started": len(self.invoked)} if self.invoked else {}),
         }
 
     def raise_if_failed(self) -> None:
@@ -48,7 +58,7 @@ class BatchOutcome:
             raise LaunchFailuresError(f"{len(self.failed)} record(s) could not be launched: {listed}")
 
 
-def launch_all(parsed: ParsedEvent, launcher: TaskLauncher, logger: Logger) -> BatchOutcome:
+def launch_all(parsed: ParsedEvent, launcher: Launcher, logger: Logger) -> BatchOutcome:
     outcome = BatchOutcome(
         skipped=len(parsed.skipped), other_bucket=sum(record.other_bucket for record in parsed.skipped)
     )
@@ -66,7 +76,7 @@ def launch_all(parsed: ParsedEvent, launcher: TaskLauncher, logger: Logger) -> B
     return outcome
 
 
-def _launch_one(job: Job, launcher: TaskLauncher, logger: Logger, outcome: BatchOutcome) -> None:
+def _launch_one(job: Job, launcher: Launcher, logger: Logger, outcome: BatchOutcome) -> None:
     try:
         task = launcher.launch(job)
     except LaunchError as error:
@@ -77,11 +87,19 @@ def _launch_one(job: Job, launcher: TaskLauncher, logger: Logger, outcome: Batch
         logger.exception("Task not started: unexpected error")
         outcome.failed.append((job.key, f"{type(error).__name__}: {error}"))
         return
+    if isinstance(task, InvokedFunction):
+        logger.info(
+            "Job sent to the worker function",
+            extra={"runtime": "lambda", "function": task.function_name, "invoke_request_id": task.request_id},
+        )
+        outcome.invoked.append((job, task))
+        return
     details = {
         "task_arn": task.task_arn,
         "capacity": task.capacity.value,
         "attempts": task.attempts,
         "fell_back_to_on_demand": task.fell_back_to_on_demand,
+        "runtime": "fargate",
     }
     if task.already_started:
         logger.info("Task already started for this upload (repeated event)", extra=details)

@@ -10,6 +10,7 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
@@ -47,7 +48,13 @@ def sqs_client() -> SQSClient:
     return boto3.client("sqs", config=CLIENT_CONFIG)
 
 
+@functools.cache
+def lambda_client() -> LambdaClient:
+    """The launcher's Lambda client: jobs to the worker function (asynchronous Invoke)."""
+    return boto3.client("lambda", config=CLIENT_CONFIG)
+
+
 def clear_caches() -> None:
     """Forget every client: a fresh execution environment (tests)."""
-    for factory in (ecs_client, s3_client, sqs_client):
+    for factory in (ecs_client, s3_client, sqs_client, lambda_client):
         factory.cache_clear()

@@ -20,6 +20,9 @@ USE_FARGATE_SPOT = "USE_FARGATE_SPOT"
 VIDEO_PREFIX = "VIDEO_PREFIX"
 VIDEO_SUFFIX = "VIDEO_SUFFIX"
 BUCKET_NAME = "BUCKET_NAME"
+# Where jobs run (parameter ThumbnailRuntime) and the worker function the launcher invokes.
+THUMBNAIL_RUNTIME = "THUMBNAIL_RUNTIME"
+WORKER_FUNCTION_NAME = "WORKER_FUNCTION_NAME"
 # Read by Powertools itself; checked here so that a missing one fails at the first event,
 # not when the first metric is flushed.
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
@@ -43,12 +46,18 @@ _SECURITY_GROUP_ID = re.compile(r"sg-[0-9a-f]{8,17}")
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _QUEUE_URL = re.compile(r"https?://\S+/\d{12}/[A-Za-z0-9_-]{1,80}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./#:-]{0,254}")
+# A function name, or its ARN (Lambda's FunctionName: at most 64 characters for a name).
+_FUNCTION_NAME = re.compile(r"(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?[A-Za-z0-9_-]{1,64}")
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 # awsvpcConfiguration accepts at most 16 subnets and 5 security groups.
 _MAX_SUBNETS = 16
 _MAX_SECURITY_GROUPS = 5
 
 AssignPublicIp = Literal["ENABLED", "DISABLED"]
+# auto: the worker function first, a Fargate task for heavy jobs and when the function fails;
+# lambda: always the function; fargate: always a task (README "Where a job runs").
+Runtime = Literal["auto", "lambda", "fargate"]
+RUNTIMES: tuple[Runtime, ...] = ("auto", "lambda", "fargate")
 
 
 class SettingsError(ValueError):
@@ -71,6 +80,8 @@ class Settings:
     video_prefix: str
     video_suffix: str
     bucket_name: str
+    runtime: Runtime = "fargate"
+    worker_function_name: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -101,6 +112,10 @@ class Settings:
                 VIDEO_SUFFIX, lambda v: v.startswith(".") and len(v) > 1, "a file suffix such as '.mp4'"
             ),
             bucket_name=reader.matching(BUCKET_NAME, _BUCKET_NAME, "an S3 bucket name"),
+            runtime=reader.runtime(THUMBNAIL_RUNTIME),
+            worker_function_name=reader.matching(
+                WORKER_FUNCTION_NAME, _FUNCTION_NAME, "a Lambda function name or ARN"
+            ),
         )
         reader.matching(POWERTOOLS_SERVICE_NAME, _NAME, "a service name")
         reader.matching(POWERTOOLS_METRICS_NAMESPACE, _NAME, "a CloudWatch namespace")
@@ -157,6 +172,8 @@ def environment_variables() -> frozenset[str]:
             VIDEO_PREFIX,
             VIDEO_SUFFIX,
             BUCKET_NAME,
+            THUMBNAIL_RUNTIME,
+            WORKER_FUNCTION_NAME,
             POWERTOOLS_SERVICE_NAME,
             POWERTOOLS_METRICS_NAMESPACE,
             POWERTOOLS_LOG_LEVEL,
@@ -233,6 +250,10 @@ class _Reader:
     def boolean(self, name: str) -> bool:
         value = self.checked(name, lambda v: v.lower() in {"true", "false"}, "'true' or 'false'")
         return value.lower() == "true"
+
+    def runtime(self, name: str) -> Runtime:
+        value = self.checked(name, lambda v: v in RUNTIMES, " or ".join(f"'{r}'" for r in RUNTIMES))
+        return next((runtime for runtime in RUNTIMES if runtime == value), "fargate")
 
     def assign_public_ip(self, name: str) -> AssignPublicIp:
         value = self.checked(name, lambda v: v in {"ENABLED", "DISABLED"}, "'ENABLED' or 'DISABLED'")

@@ -58,6 +58,9 @@ class EcsWorld:
             settings.VIDEO_PREFIX: "videos/",
             settings.VIDEO_SUFFIX: ".mp4",
             settings.BUCKET_NAME: BUCKET,
+            # The task path; the worker function's is tested with runtime overrides (test_dispatch.py).
+            settings.THUMBNAIL_RUNTIME: "fargate",
+            settings.WORKER_FUNCTION_NAME: "thumbnail-worker",
             settings.POWERTOOLS_SERVICE_NAME: "thumbnail-launcher",
             settings.POWERTOOLS_METRICS_NAMESPACE: "ThumbnailCreator",
             settings.POWERTOOLS_LOG_LEVEL: "INFO",

@@ -26,6 +26,8 @@ SETTINGS = RecoverySettings.from_env(
         "VIDEO_PREFIX": "videos/",
         "VIDEO_SUFFIX": ".mp4",
         "BUCKET_NAME": "thumbnail-creator-123456789012-us-east-1",
+        "THUMBNAIL_RUNTIME": "auto",
+        "WORKER_FUNCTION_NAME": "thumbnail-creator-WorkerFunction-0A1B2C3D4E5F",
         "POWERTOOLS_SERVICE_NAME": "thumbnail-recovery",
         "POWERTOOLS_METRICS_NAMESPACE": "ThumbnailCreator",
         "POWERTOOLS_LOG_LEVEL": "INFO",

@@ -21,6 +21,8 @@ VALID = {
     "VIDEO_PREFIX": "videos/",
     "VIDEO_SUFFIX": ".mp4",
     "BUCKET_NAME": "thumbnails-123456789012-us-east-1-0a1b2c3d4e5f",
+    "THUMBNAIL_RUNTIME": "auto",
+    "WORKER_FUNCTION_NAME": "thumbnail-creator-WorkerFunction-0A1B2C3D4E5F",
     "POWERTOOLS_SERVICE_NAME": "thumbnail-launcher",
     "POWERTOOLS_METRICS_NAMESPACE": "ThumbnailCreator",
     "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -40,6 +42,8 @@ def test_valid_environment_becomes_typed_settings() -> None:
         video_prefix="videos/",
         video_suffix=".mp4",
         bucket_name="thumbnails-123456789012-us-east-1-0a1b2c3d4e5f",
+        runtime="auto",
+        worker_function_name="thumbnail-creator-WorkerFunction-0A1B2C3D4E5F",
     )
     with pytest.raises(AttributeError):
         parsed.cluster_arn = "other"  # type: ignore[misc]
@@ -75,6 +79,8 @@ def test_each_missing_variable_is_named(name: str) -> None:
         ("SUBNET_IDS", ",".join(f"subnet-{n:08x}" for n in range(17))),
         ("SECURITY_GROUP_IDS", "sg-xyz"),
         ("ASSIGN_PUBLIC_IP", "enabled"),
+        ("THUMBNAIL_RUNTIME", "ecs"),
+        ("WORKER_FUNCTION_NAME", "worker function"),
         ("USE_FARGATE_SPOT", "yes"),
         ("VIDEO_SUFFIX", "mp4"),
         ("POWERTOOLS_LOG_LEVEL", "LOUD"),
