@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
@@ -26,6 +27,8 @@ from local_stack.task_runner import container_setting
 
 QUEUE_TIMEOUT_S = 60.0
 TASK_TIMEOUT_S = 300.0
+# The launcher's log line for a job it sent to the worker function (thumbnail_launcher/batch.py).
+FUNCTION_SENT = "Job sent to the worker function"
 
 
 class InvokeError(Exception):
@@ -123,6 +126,7 @@ class LauncherReport:
 
     lines: list[str] = field(default_factory=list)
     task_arns: list[str] = field(default_factory=list)
+    function_keys: list[str] = field(default_factory=list)  # jobs sent to the worker function
     metrics: dict[str, float] = field(default_factory=dict)
 
 
@@ -165,6 +169,8 @@ def _note(entry: Mapping[str, Any], report: LauncherReport) -> None:
     report.lines.append(f"{entry['level']:<7} {message}" + (f" ({', '.join(details)})" if details else ""))
     if isinstance(entry.get("task_arn"), str):
         report.task_arns.append(entry["task_arn"])
+    elif message == FUNCTION_SENT and isinstance(entry.get("s3_key"), str):
+        report.function_keys.append(entry["s3_key"])
 
 
 def invoke(event_path: Path, state_file: Path) -> int:
@@ -180,6 +186,7 @@ def invoke(event_path: Path, state_file: Path) -> int:
         print(f"rewrote {note} (the local stack's bucket; the launcher skips other buckets)")
     offset = stack.launcher_log.stat().st_size if stack.launcher_log.exists() else 0
     sqs = stack.emulator.client("sqs")
+    sent_at = datetime.now(UTC)
     sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(event))
     print(f"sent {event_path} to the launcher's event queue; waiting for the launcher ...")
     if not _drained(sqs, queue_url, QUEUE_TIMEOUT_S):
@@ -188,7 +195,26 @@ def invoke(event_path: Path, state_file: Path) -> int:
     report = read_report(stack.launcher_log, offset)
     _print_report(report, stack.launcher_log)
     outcomes = [_wait_for_task(stack, arn) for arn in dict.fromkeys(report.task_arns)]
+    outcomes += [_wait_for_manifest(stack, key, sent_at) for key in dict.fromkeys(report.function_keys)]
     return 0 if all(code == 0 for code in outcomes) else 1
+
+
+def _wait_for_manifest(stack: RunningStack, key: str, since: datetime) -> int:
+    """A job the worker function took: wait for a manifest newer than the event; its exit code."""
+    print(f"waiting for the worker function's manifest of {key} ...")
+    s3, deadline = stack.emulator.client("s3"), time.monotonic() + TASK_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            head = s3.head_object(Bucket=stack.bucket, Key=_manifest_key(stack, key))
+        except s3.exceptions.ClientError:
+            head = None
+        if head is not None and head["LastModified"] >= since.replace(microsecond=0):
+            manifest = _print_manifest(stack, key)
+            error = (manifest or {}).get("error") or {}
+            return int(error.get("exit_code") or 0) if manifest and manifest.get("status") != "ok" else 0
+        time.sleep(0.3)
+    print(f"  no manifest after {TASK_TIMEOUT_S:.0f} s")
+    return 1
 
 
 def _drained(sqs: Any, queue_url: str, timeout_s: float) -> bool:
@@ -249,15 +275,20 @@ def _job_of(task: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _print_manifest(stack: RunningStack, key: str) -> None:
+def _manifest_key(stack: RunningStack, key: str) -> str:
     rest = key.removeprefix(stack.worker_setting("VIDEO_PREFIX"))
-    manifest_key = f"{stack.worker_setting('OUTPUT_PREFIX')}{rest}.json"
+    return f"{stack.worker_setting('OUTPUT_PREFIX')}{rest}.json"
+
+
+def _print_manifest(stack: RunningStack, key: str) -> dict[str, Any] | None:
+    manifest_key = _manifest_key(stack, key)
     s3 = stack.emulator.client("s3")
     try:
-        manifest = json.loads(s3.get_object(Bucket=stack.bucket, Key=manifest_key)["Body"].read())
+        body = s3.get_object(Bucket=stack.bucket, Key=manifest_key)["Body"].read()
     except s3.exceptions.NoSuchKey:
         print(f"  no manifest at s3://{stack.bucket}/{manifest_key}")
-        return
+        return None
+    manifest: dict[str, Any] = json.loads(body)
     print(f"  manifest: s3://{stack.bucket}/{manifest_key} (status {manifest.get('status')})")
     if manifest.get("status") != "ok":
         error = manifest.get("error") or {}
@@ -273,3 +304,4 @@ def _print_manifest(stack: RunningStack, key: str) -> None:
         print(f"  thumbnail: s3://{stack.bucket}/{thumbnail['name']} ({size})")
     for warning in manifest.get("warnings") or []:
         print(f"  warning: {warning}")
+    return manifest

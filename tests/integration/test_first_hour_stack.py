@@ -76,8 +76,9 @@ def test_invoke_says_why_the_launcher_skipped_a_record(state_file: Path) -> None
 def test_invoke_for_an_object_the_bucket_lacks_shows_the_workers_error_manifest(state_file: Path) -> None:
     result = _invoke(EVENTS / "put.json", state_file)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "Task started" in result.stdout and "worker exit code 3" in result.stdout
-    assert "source_not_found" in result.stdout and "status error" in result.stdout
+    # The stack's default runtime (auto): the worker function takes the job.
+    assert "Job sent to the worker function" in result.stdout
+    assert "source_not_found (exit 3)" in result.stdout and "status error" in result.stdout
 
 
 def test_invoke_for_an_uploaded_video_waits_for_its_thumbnail(
@@ -86,7 +87,7 @@ def test_invoke_for_an_uploaded_video_waits_for_its_thumbnail(
     state = _state(state_file)
     s3 = Emulator(endpoint_url=state["endpoint"]).client("s3")
     # `.Mp4`: S3's case-sensitive filters send no event for the upload itself, the launcher (which
-    # compares the suffix in any case) takes the one sent here: exactly one task, started by invoke.
+    # compares the suffix in any case) takes the one sent here: exactly one job, started by invoke.
     key = "videos/invoked.Mp4"
     s3.put_object(Bucket=state["bucket"], Key=key, Body=tiny_video.read_bytes())
     event = json.loads((EVENTS / "put.json").read_text())
@@ -98,7 +99,7 @@ def test_invoke_for_an_uploaded_video_waits_for_its_thumbnail(
     result = _invoke(tmp_path / "event.json", state_file)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "TasksStarted 1" in result.stdout and "worker exit code 0" in result.stdout
+    assert "LambdaJobsStarted 1" in result.stdout and "TasksStarted 0" in result.stdout
     assert "status ok" in result.stdout and "thumbnails/invoked.Mp4.jpg" in result.stdout
     # The sample's eTag is not the object's: the thumbnail is of the current object, and says so.
     assert "warning: the object changed since its event" in result.stdout
