@@ -8,9 +8,9 @@ Fargate task. Faults for the function come from a FaultPlan (local_stack/faults.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
+import uuid
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -57,16 +57,12 @@ def _close(stack: LocalStack) -> None:
     stack.__exit__(None, None, None)
 
 
-# moto's state is per process: each stack of this module gets a name of its own.
-_NAMES = itertools.count(1)
-
-
 def _stack(tmp: Path, parameters: Mapping[str, str], faults: FaultPlan | None = None) -> LocalStack:
     if os.environ.get("AWS_SAM_STACK_NAME"):
         pytest.skip("the worker function's faults are injected by the local Lambda runner only")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        name = f"thumbnail-creator-runtimes-{next(_NAMES)}"
+        name = f"thumbnail-creator-{uuid.uuid4().hex[:8]}"  # moto's state is per process
         return LocalStack(work_dir=tmp, parameters=parameters, faults=faults, stack_name=name).__enter__()
 
 
