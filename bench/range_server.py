@@ -10,7 +10,6 @@ the same way.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import re
 import socket
 import threading
@@ -24,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 from xml.sax.saxutils import escape
+
+from devkit.http_forwarding import ask_upstream, relay_head
 
 CHUNK = 64 * 1024
 # Small socket send buffers: bytes count as sent when the kernel takes them, so keep what
@@ -246,25 +247,12 @@ class _ProxyHandler(_CountingHandler):
 
     def _forward(self) -> None:
         self.server.counters.add_request(f"{self.command} {self.headers.get('Range') or 'whole'}")
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        upstream = http.client.HTTPConnection(*self.upstream, timeout=120)
-        try:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
-            upstream.request(self.command, self.path, body=body or None, headers=headers)
-            response = upstream.getresponse()
-            self._wait_first_byte()
-            self.send_response(response.status, response.reason)
-            for name, value in response.getheaders():
-                if name.lower() not in ("connection", "keep-alive", "transfer-encoding", "server", "date"):
-                    self.send_header(name, value)
-            payload = response.read()
-            if response.getheader("Content-Length") is None:
-                self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            if self.command != "HEAD" and payload:
-                self._send_body(payload[i : i + CHUNK] for i in range(0, len(payload), CHUNK))
-        finally:
-            upstream.close()
+        answer = ask_upstream(self, *self.upstream)
+        self._wait_first_byte()
+        relay_head(self, answer, drop=frozenset({"server", "date"}))
+        if self.command != "HEAD" and answer.body:
+            payload = answer.body
+            self._send_body(payload[i : i + CHUNK] for i in range(0, len(payload), CHUNK))
 
 
 @dataclass

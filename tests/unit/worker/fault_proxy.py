@@ -6,7 +6,6 @@ real HTTP faults (a 500, a body cut off mid-stream) on the next GETs.
 
 from __future__ import annotations
 
-import http.client
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +13,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from devkit.http_forwarding import ask_upstream, relay_head
 
 
 @dataclass
@@ -50,9 +51,6 @@ class FaultProxy:
             self.exchanges.append(exchange)
 
 
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
-
-
 def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
     upstream = urlsplit(proxy.upstream)
 
@@ -61,10 +59,10 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _forward(self) -> None:
-            request_body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             fault = proxy.next_fault(self.command)
             requested_range = self.headers.get("Range")
             if fault == "500":
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 payload = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
                 # Recorded before answering: the client may look at the log as soon as it has the reply.
                 proxy.record(Exchange(self.command, self.path, requested_range, 500, len(payload)))
@@ -74,23 +72,12 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 self.wfile.write(payload)
                 return
-            connection = http.client.HTTPConnection(upstream.hostname or "", upstream.port, timeout=30)
-            headers = {name: value for name, value in self.headers.items() if name.lower() not in HOP_BY_HOP}
-            connection.request(self.command, self.path, body=request_body, headers=headers)
-            response = connection.getresponse()
-            body = response.read()
-            connection.close()
-            sent = body[: len(body) // 2] if fault == "truncate" else body
+            answer = ask_upstream(self, upstream.hostname or "", upstream.port or 80, timeout_s=30)
+            sent = answer.body[: len(answer.body) // 2] if fault == "truncate" else answer.body
             if self.command == "HEAD":
                 sent = b""
-            proxy.record(Exchange(self.command, self.path, requested_range, response.status, len(sent)))
-            self.send_response(response.status)
-            for name, value in response.getheaders():
-                if name.lower() not in HOP_BY_HOP | {"content-length"}:
-                    self.send_header(name, value)
-            # HEAD announces the object's length without a body.
-            self.send_header("Content-Length", response.getheader("Content-Length") or str(len(body)))
-            self.end_headers()
+            proxy.record(Exchange(self.command, self.path, requested_range, answer.status, len(sent)))
+            relay_head(self, answer)
             self.wfile.write(sent)
             self.wfile.flush()
             if fault == "truncate":  # announce the whole body, send half, hang up
