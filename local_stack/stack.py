@@ -245,6 +245,13 @@ class LocalStack:
         rest = key.removeprefix(video_prefix)
         return f"{output_prefix}{rest}.json"
 
+    def manifest(self, key: str) -> dict[str, Any]:
+        """The manifest (or error manifest) the pipeline wrote for `key` (NoSuchKey when none)."""
+        s3 = self.emulator.client("s3")
+        body = s3.get_object(Bucket=self.bucket, Key=self.manifest_key(key))["Body"].read()
+        document: dict[str, Any] = json.loads(body)
+        return document
+
     def outcomes_for(self, key: str) -> tuple[TaskOutcome, ...]:
         return tuple(o for o in self.runner.outcomes.values() if o.key == key)
 

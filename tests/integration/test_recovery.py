@@ -33,10 +33,7 @@ class Settled:
     stack: LocalStack
 
     def manifest(self, key: str) -> Mapping[str, Any]:
-        s3 = self.stack.emulator.client("s3")
-        body = s3.get_object(Bucket=self.stack.bucket, Key=self.stack.manifest_key(key))["Body"].read()
-        document: dict[str, Any] = json.loads(body)
-        return document
+        return self.stack.manifest(key)
 
     def tasks(self, key: str) -> list[TaskOutcome]:
         """The key's tasks, by attempt."""

@@ -21,20 +21,13 @@ import pytest
 from PIL import Image
 
 from local_stack.demo_page import write_page
+from local_stack.page_screenshot import CHROMIUM_ARGS
 from tests.unit.worker.storyboard_checks import parse_vtt
 from tests.unit.worker.synthetic import Clip, make_clip, read_barcode
 from thumbnailer.__main__ import main as cli_main
 
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL = "apt-get update && apt-get install -y chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def chromium_or_skip() -> Path:
