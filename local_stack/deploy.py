@@ -61,6 +61,17 @@ class RuleRoute:
 
 
 @dataclass(frozen=True)
+class ScheduleRoute:
+    """An enabled schedule rule -> function, with the target's constant input: run locally on a
+    short fixed period (schedules.py) instead of the rule's expression."""
+
+    rule: str
+    function_arn: str
+    expression: str
+    event: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class QueueMapping:
     """An SQS event source mapping, disabled in moto (which would invoke through Docker): a local
     poller delivers its batches instead (queue_poller.py)."""
@@ -95,6 +106,7 @@ class DeployedStack:
     rule_routes: list[RuleRoute] = field(default_factory=list)
     queue_mappings: list[QueueMapping] = field(default_factory=list)
     invoke_routes: list[InvokeRoute] = field(default_factory=list)
+    schedule_routes: list[ScheduleRoute] = field(default_factory=list)
 
     @property
     def event_queue_url(self) -> str:
@@ -209,6 +221,7 @@ def deploy(
         rule_routes,
         queue_mappings,
         invoke_routes,
+        fixer.schedules,
     )
 
 
@@ -244,6 +257,7 @@ class _Fixer:
         self._resources = resources
         self._physical = physical
         self.fixes: list[str] = []
+        self.schedules: list[ScheduleRoute] = []
         self.replaced: dict[str, str] = {}  # old physical id -> new one
 
     def _of_type(self, resource_type: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -403,7 +417,8 @@ class _Fixer:
         moto keeps each rule and its pattern (so the template's pattern decides what matches, as
         on AWS) but fails every PutEvents that reaches a Lambda target, and would match a schedule
         rule against every event. So Lambda targets are removed; a pattern rule gets an SQS target
-        in their place; a schedule rule is not run locally (the sweep: `python -m ops sweep`).
+        in their place; an enabled schedule rule is run by the local stack on a short period
+        (`schedules`); a disabled one (the sweep, by default) not at all.
         """
         events = self._emulator.client("events")
         routes: list[RuleRoute] = []
@@ -413,12 +428,24 @@ class _Fixer:
                 continue
             events.remove_targets(Rule=rule, Ids=[str(target["Id"]) for target in functions])
             if "EventPattern" not in properties:
-                self.fixes.append(f"{logical_id}: schedule not run locally")
+                self._schedule(logical_id, rule, properties, functions)
                 continue
             for target in functions:
                 routes.append(self._rule_queue(rule, str(target["Arn"])))
                 self.fixes.append(f"{logical_id}: matching events routed to SQS for {target['Arn']}")
         return routes
+
+    def _schedule(
+        self, logical_id: str, rule: str, properties: Mapping[str, Any], targets: list[Any]
+    ) -> None:
+        if properties.get("State", "ENABLED") != "ENABLED":
+            self.fixes.append(f"{logical_id}: disabled schedule, not run")
+            return
+        expression = str(properties.get("ScheduleExpression"))
+        for target in targets:
+            event = json.loads(str(target.get("Input", "{}")))
+            self.schedules.append(ScheduleRoute(rule, str(target["Arn"]), expression, event))
+        self.fixes.append(f"{logical_id}: {expression} run locally on a short period")
 
     def _rule_queue(self, rule: str, function_arn: str) -> RuleRoute:
         sqs = self._emulator.client("sqs")

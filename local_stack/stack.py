@@ -26,6 +26,7 @@ from local_stack.events import EventPump, Invocation
 from local_stack.faults import FaultPlan
 from local_stack.lambda_runner import LambdaRun, LambdaRunner
 from local_stack.queue_poller import QueuePoller
+from local_stack.schedules import LocalSchedule
 from local_stack.task_runner import TaskOutcome, TaskRunner, container_setting
 
 LOG = logging.getLogger(__name__)
@@ -89,8 +90,10 @@ class LocalStack:
         port: int = 0,
         faults: FaultPlan | None = None,
         stack_name: str = STACK_NAME,
+        schedule_interval_s: float = 2.0,
     ) -> None:
-        """`stack_name`: moto's state is per process, so two stacks in one process need two names."""
+        """`stack_name`: moto's state is per process, so two stacks in one process need two names.
+        `schedule_interval_s`: how often the template's enabled schedule rules run here."""
         self._template_path = template_path
         self._parameters = dict(parameters or {})
         self._work_dir = work_dir
@@ -100,6 +103,7 @@ class LocalStack:
         self._port = port
         self._faults = faults
         self._stack_name = stack_name
+        self._schedule_interval_s = schedule_interval_s
         self._exit = ExitStack()
         self._emulator: Emulator | None = None
         self._deployed: DeployedStack | None = None
@@ -175,6 +179,9 @@ class LocalStack:
             poller = QueuePoller(pumps[mapping.function_arn], mapping).start()
             self._exit.callback(poller.stop)
             self._recovery.append(poller)
+        for route in self.deployed.schedule_routes:
+            schedule = LocalSchedule(pumps[route.function_arn], route, interval_s=self._schedule_interval_s)
+            self._exit.callback(schedule.start().stop)
 
     def _start_lambda_runners(self) -> None:
         """The functions only the Invoke API reaches (the worker function), each in its processes."""
@@ -315,9 +322,17 @@ class LocalStack:
         """Every invocation of the recovery function so far (its events and results)."""
         return [i for part in self._recovery if isinstance(part, EventPump) for i in part.record.invocations]
 
+    def pending_jobs(self) -> int:
+        """Jobs in the pending-jobs queue: waiting for capacity, or received by a drain."""
+        attributes = self.emulator.client("sqs").get_queue_attributes(
+            QueueUrl=self.outputs["PendingJobsQueueUrl"],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
+
     def _events_idle(self) -> bool:
         parts = [*self._recovery, *self._lambda_runners]
-        return self.pump.idle() and all(part.idle() for part in parts)
+        return self.pump.idle() and all(part.idle() for part in parts) and self.pending_jobs() == 0
 
 
 def _log_name(handler: str) -> str:

@@ -17,8 +17,12 @@ from typing import Any
 import boto3
 
 from thumbnail_launcher.clients import CLIENT_CONFIG
+from thumbnail_launcher.ledger import JobLedger
+from thumbnail_launcher.pending import PendingQueue
 from thumbnail_launcher.replay import Replayer, ReplayReport
 from thumbnail_launcher.settings import RecoverySettings, SettingsError
+from thumbnail_launcher.slots import TaskSlots
+from thumbnail_launcher.starter import JobStarter
 from thumbnail_launcher.sweep import DEFAULT_MIN_AGE, Sweeper
 from thumbnail_launcher.tasks import TaskLauncher
 
@@ -37,14 +41,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StackNotFoundError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    launcher = (
-        TaskLauncher(settings.launch, session.client("ecs", config=CLIENT_CONFIG))
-        if arguments.apply
-        else None
-    )
+    launcher = _starter(session, settings) if arguments.apply else None
     if arguments.command == "sweep":
         return _sweep(session, settings, launcher, timedelta(minutes=arguments.min_age_minutes))
     return _replay(session, settings, outputs, launcher)
+
+
+def _starter(session: boto3.Session, settings: RecoverySettings) -> JobStarter:
+    """What the functions start tasks with: the job ledger, MaxConcurrentTasks and the pending queue."""
+    launch = settings.launch
+    ecs = session.client("ecs", config=CLIENT_CONFIG)
+    return JobStarter(
+        TaskLauncher(launch, ecs),
+        JobLedger(session.client("dynamodb", config=CLIENT_CONFIG), launch.job_ledger_table),
+        PendingQueue(session.client("sqs", config=CLIENT_CONFIG), launch.pending_queue_url),
+        TaskSlots(ecs, launch.cluster_arn, launch.max_concurrent_tasks),
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -95,7 +107,7 @@ def _recovery_settings(session: boto3.Session, outputs: Mapping[str, str]) -> Re
 
 
 def _sweep(
-    session: boto3.Session, settings: RecoverySettings, launcher: TaskLauncher | None, min_age: timedelta
+    session: boto3.Session, settings: RecoverySettings, launcher: JobStarter | None, min_age: timedelta
 ) -> int:
     launch = settings.launch
     sweeper = Sweeper(
@@ -119,7 +131,7 @@ def _replay(
     session: boto3.Session,
     settings: RecoverySettings,
     outputs: Mapping[str, str],
-    launcher: TaskLauncher | None,
+    launcher: JobStarter | None,
 ) -> int:
     launch = settings.launch
     replayer = Replayer(

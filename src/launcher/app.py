@@ -10,11 +10,11 @@ from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from thumbnail_launcher.batch import launch_all
-from thumbnail_launcher.clients import ecs_client, lambda_client
+from thumbnail_launcher.clients import lambda_client
 from thumbnail_launcher.dispatch import JobDispatcher
 from thumbnail_launcher.jobs import InvalidEventError, parse_event
 from thumbnail_launcher.settings import SettingsError, get_settings
-from thumbnail_launcher.tasks import TaskLauncher
+from thumbnail_launcher.starter import job_starter
 
 logger = Logger()
 metrics = Metrics()
@@ -35,9 +35,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.exception("Event rejected")
         metrics.add_metric(name="LaunchFailures", unit=MetricUnit.Count, value=1)
         raise
-    tasks = TaskLauncher(
-        settings, ecs_client(), time_left=lambda: context.get_remaining_time_in_millis() / 1000
-    )
+    tasks = job_starter(settings, time_left=lambda: context.get_remaining_time_in_millis() / 1000)
     dispatcher = JobDispatcher(tasks, None if settings.runtime == "fargate" else lambda_client())
     outcome = launch_all(parsed, dispatcher, logger)
     for key, reason in dispatcher.invoke_failures:
@@ -50,7 +48,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             name="LambdaInvokeFallbacks", unit=MetricUnit.Count, value=len(dispatcher.invoke_failures)
         )
     metrics.add_metric(name="TasksStarted", unit=MetricUnit.Count, value=len(outcome.started))
-    metrics.add_metric(name="RepeatedEvents", unit=MetricUnit.Count, value=len(outcome.already_started))
+    metrics.add_metric(
+        name="RepeatedEvents", unit=MetricUnit.Count, value=len(outcome.already_started) + outcome.repeats
+    )
+    metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=len(outcome.queued))
     metrics.add_metric(name="RecordsSkipped", unit=MetricUnit.Count, value=outcome.records_skipped)
     metrics.add_metric(name="RecordsFromOtherBuckets", unit=MetricUnit.Count, value=outcome.other_bucket)
     metrics.add_metric(name="LaunchFailures", unit=MetricUnit.Count, value=len(outcome.failed))

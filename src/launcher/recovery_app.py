@@ -1,7 +1,9 @@
-"""The recovery Lambda: every stopped worker task is accounted for.
+"""The recovery Lambda: every stopped worker task is accounted for, and waiting jobs start.
 
-Three event sources: EventBridge's "ECS Task State Change" (STOPPED) for the worker's tasks; the
-retry queue, whose delayed messages start the next attempt; and the optional sweep schedule.
+Event sources: EventBridge's "ECS Task State Change" (STOPPED) for the worker's tasks, after
+which the freed slot takes waiting jobs; the retry queue, whose delayed messages start the next
+attempt; the drain schedule (every minute: waiting jobs into every free slot); and the optional
+sweep schedule.
 """
 
 from __future__ import annotations
@@ -15,17 +17,21 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from thumbnail_launcher.clients import ecs_client, s3_client, sqs_client
+from thumbnail_launcher.batch_stops import BatchDecision, Requeue, decide_batch, needs_manifests
+from thumbnail_launcher.clients import s3_client, sqs_client
+from thumbnail_launcher.drain import Drainer, jobs_per_task
 from thumbnail_launcher.failures import Failure, FailureReporter
-from thumbnail_launcher.jobs import InvalidEventError
+from thumbnail_launcher.jobs import InvalidEventError, Job
 from thumbnail_launcher.lambda_failures import decide as decide_lambda_failure
 from thumbnail_launcher.lambda_failures import is_failure_record, parse_failure_record
+from thumbnail_launcher.naming import manifest_key, read_manifest
 from thumbnail_launcher.recovery import Retry, decide
 from thumbnail_launcher.retries import RetryQueue, decode
 from thumbnail_launcher.settings import RecoverySettings, get_recovery_settings
+from thumbnail_launcher.starter import Deferred, job_starter
 from thumbnail_launcher.stops import NotAWorkerTaskError, StopKind, StoppedTask, parse_stopped_task
 from thumbnail_launcher.sweep import Sweeper
-from thumbnail_launcher.tasks import LaunchError, TaskLauncher
+from thumbnail_launcher.tasks import LaunchError, TaskPlan
 
 TASK_STATE_CHANGE = "ECS Task State Change"
 # A retry whose task cannot be started is tried again by SQS (the visibility timeout) this often,
@@ -42,16 +48,58 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_recovery_settings()
     if event.get("detail-type") == TASK_STATE_CHANGE:
-        return on_task_stopped(event.get("detail", {}), settings)
+        result = on_task_stopped(event.get("detail", {}), settings)
+        return {**result, "drain": drain_after_stop(settings, context)}
     if isinstance(event.get("Records"), list):
         return dict(
             process_partial_response(
                 event=event, record_handler=start_retry, processor=processor, context=context
             )
         )
+    if isinstance(event.get("drain"), dict):
+        return drain(settings, context)
     if isinstance(event.get("sweep"), dict):
         return sweep(settings, apply=event["sweep"].get("apply") is True)
-    raise InvalidEventError("neither an ECS Task State Change event, SQS retry messages nor a sweep")
+    raise InvalidEventError("neither an ECS Task State Change event, SQS retry messages, a drain nor a sweep")
+
+
+def drain(settings: RecoverySettings, context: LambdaContext, max_tasks: int | None = None) -> dict[str, Any]:
+    """Start waiting jobs in the free task slots (at most `max_tasks` tasks), several jobs per task."""
+    launch = settings.launch
+
+    def time_left() -> float:
+        return context.get_remaining_time_in_millis() / 1000
+
+    drainer = Drainer(
+        job_starter(launch, time_left=time_left, queue_first=False),
+        jobs_per_task(launch.max_jobs_per_task, launch.worker_deadline_seconds),
+        time_left=time_left,
+    )
+    report = drainer.drain(max_tasks)
+    for item, reason in report.failed:
+        with logger.append_context_keys(correlation_id=item.retry.job.request_id, s3_key=item.retry.job.key):
+            _give_up(Failure(item.retry.job, "launch_failed", reason, None), settings)
+    metrics.add_metric(name="PendingJobs", unit=MetricUnit.Count, value=report.waiting)
+    if report.waiting:
+        metrics.add_metric(
+            name="OldestPendingJobAge", unit=MetricUnit.Seconds, value=report.oldest_age_seconds
+        )
+    metrics.add_metric(name="TasksStartedFromQueue", unit=MetricUnit.Count, value=report.tasks_started)
+    metrics.add_metric(name="JobsStartedFromQueue", unit=MetricUnit.Count, value=report.jobs_started)
+    if report.tasks_started or report.failed:
+        logger.info("Waiting jobs started", extra={"drain": report.summary()})
+    return report.summary()
+
+
+def drain_after_stop(settings: RecoverySettings, context: LambdaContext) -> dict[str, Any]:
+    """A stopped task freed one slot: one task of waiting jobs. A failure here is logged, not
+    raised (the stop itself was handled; the drain schedule tries again within a minute)."""
+    try:
+        return drain(settings, context, max_tasks=1)
+    except Exception as error:  # any failure: the schedule drains again
+        logger.exception("Drain after a stopped task failed")
+        metrics.add_metric(name="DrainFailures", unit=MetricUnit.Count, value=1)
+        return {"error": f"{type(error).__name__}: {error}"}
 
 
 def sweep(settings: RecoverySettings, *, apply: bool) -> dict[str, Any]:
@@ -59,7 +107,7 @@ def sweep(settings: RecoverySettings, *, apply: bool) -> dict[str, Any]:
     sweeper = Sweeper(
         s3_client(), launch.bucket_name, launch.video_prefix, launch.video_suffix, settings.output_prefix
     )
-    report = sweeper.run(TaskLauncher(launch, ecs_client()) if apply else None)
+    report = sweeper.run(job_starter(launch) if apply else None)
     for key, why in report.relaunch:
         logger.info("Sweep: video without an up-to-date manifest", extra={"s3_key": key, "why": why})
     for key, why in report.failed:
@@ -76,20 +124,45 @@ def on_task_stopped(detail: dict[str, Any], settings: RecoverySettings) -> dict[
         logger.warning("Stopped task ignored", extra={"reason": str(error)})
         metrics.add_metric(name="StopsIgnored", unit=MetricUnit.Count, value=1)
         return {"action": "ignored", "reason": str(error)}
+    if task.batch:
+        return _recover_batch(task, settings)
     with logger.append_context_keys(
         correlation_id=task.job.request_id, s3_key=task.job.key, attempt=task.job.attempt
     ):
-        return _recover(task, settings)
+        return _carry_out(task, task.job, decide(task, settings), settings)
 
 
-def _recover(task: StoppedTask, settings: RecoverySettings) -> dict[str, Any]:
-    decision = decide(task, settings)
+def _recover_batch(task: StoppedTask, settings: RecoverySettings) -> dict[str, Any]:
+    """Each job of a batch task alone: done, retried, given up, or (never reached) queued again."""
+    prefixes = settings.launch.video_prefix, settings.output_prefix
+    read = needs_manifests(task)
+    manifests = [
+        read_manifest(s3_client(), job.bucket, manifest_key(job.key, *prefixes)) if read else None
+        for job in task.jobs
+    ]
+    actions: dict[str, int] = {}
+    for job, decision in decide_batch(task, manifests, settings):
+        with logger.append_context_keys(correlation_id=job.request_id, s3_key=job.key, attempt=job.attempt):
+            action = _carry_out(task, job, decision, settings)["action"]
+        actions[action] = actions.get(action, 0) + 1
+    logger.info("Batch task stopped", extra={"task_arn": task.task_arn, "jobs": len(task.jobs), **actions})
+    return {"action": "batch", "kind": task.kind.value, "jobs": len(task.jobs), **actions}
+
+
+def _carry_out(
+    task: StoppedTask, job: Job, decision: BatchDecision, settings: RecoverySettings
+) -> dict[str, Any]:
     stop = task.describe()
     if decision is None:
-        done = task.kind is StopKind.SUCCEEDED
+        done = task.kind is StopKind.SUCCEEDED or bool(task.batch)
         logger.info("Task finished" if done else "Task reported its failure", extra={"stop": stop})
         metrics.add_metric(name="JobsSucceeded" if done else "JobsReported", unit=MetricUnit.Count, value=1)
         return {"action": "none", "kind": task.kind.value}
+    if isinstance(decision, Requeue):
+        queued = job_starter(settings.launch).defer(TaskPlan((decision.job,)), decision.reason)
+        logger.info("Job not reached by its batch task: queued again", extra={"repeat": queued.repeat})
+        metrics.add_metric(name="JobsRequeued", unit=MetricUnit.Count, value=1)
+        return {"action": "requeued", "attempt": decision.job.attempt}
     if isinstance(decision, Retry):
         RetryQueue(sqs_client(), settings.retry_queue_url).send(decision, task.task_arn)
         logger.warning(
@@ -98,7 +171,7 @@ def _recover(task: StoppedTask, settings: RecoverySettings) -> dict[str, Any]:
         )
         metrics.add_metric(name="RetriesScheduled", unit=MetricUnit.Count, value=1)
         return {"action": "retry", "kind": task.kind.value, "attempt": decision.job.attempt}
-    _give_up(Failure(task.job, decision.reason, decision.message, task.task_arn, stop), settings)
+    _give_up(Failure(job, decision.reason, decision.message, task.task_arn, stop), settings)
     return {"action": "failed", "kind": task.kind.value, "reason": decision.reason}
 
 
@@ -119,7 +192,7 @@ def start_retry(record: SQSRecord) -> None:
         correlation_id=retry.job.request_id, s3_key=retry.job.key, attempt=retry.job.attempt
     ):
         try:
-            task = TaskLauncher(settings.launch, ecs_client()).launch(
+            task = job_starter(settings.launch, queue_first=False).launch(
                 retry.job, size=retry.size, on_demand=retry.on_demand
             )
         except LaunchError as error:
@@ -133,6 +206,9 @@ def start_retry(record: SQSRecord) -> None:
                 ),
                 settings,
             )
+            return
+        if isinstance(task, Deferred):
+            logger.info("Retry waits for capacity", extra={"reason": task.reason, "repeat": task.repeat})
             return
         logger.info(
             "Retry started",

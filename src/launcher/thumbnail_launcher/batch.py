@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger
 
 from thumbnail_launcher.dispatch import InvokedFunction, Started
 from thumbnail_launcher.jobs import Job, ParsedEvent
+from thumbnail_launcher.starter import Deferred
 from thumbnail_launcher.tasks import LaunchedTask, LaunchError
 
 
@@ -21,7 +22,9 @@ class Launcher(Protocol):
 class LaunchFailuresError(RuntimeError):
     """Raised after the whole event was attempted, so that Lambda retries it and then keeps it in the DLQ.
 
-    The retry starts no second task for the records that did launch: their RunTask client token is the same.
+    The retry starts no second task for the records that did launch (the job ledger and their
+    RunTask client token). A quota or capacity refusal is no failure: that job waits in the
+    pending-jobs queue.
     """
 
 
@@ -31,6 +34,10 @@ class BatchOutcome:
     already_started: list[tuple[Job, LaunchedTask]] = field(default_factory=list)
     # Jobs queued for the worker function (THUMBNAIL_RUNTIME auto or lambda).
     invoked: list[tuple[Job, InvokedFunction]] = field(default_factory=list)
+    # Jobs put in the pending-jobs queue (quota, capacity, MaxConcurrentTasks, others waiting).
+    queued: list[tuple[Job, Deferred]] = field(default_factory=list)
+    # Deliveries of jobs already waiting or started (a repeated event): nothing added.
+    repeats: int = 0
     skipped: int = 0
     other_bucket: int = 0
     # (what failed: a key or a record index, why)
@@ -39,12 +46,13 @@ class BatchOutcome:
     @property
     def records_skipped(self) -> int:
         """Records that needed no new task: filtered out, or a repeat of an event already launched."""
-        return self.skipped + len(self.already_started)
+        return self.skipped + len(self.already_started) + self.repeats
 
     def summary(self) -> dict[str, Any]:
         return {
             "tasks_started": len(self.started),
-            "repeated_events": len(self.already_started),
+            "repeated_events": len(self.already_started) + self.repeats,
+            "jobs_queued": len(self.queued),
             "records_skipped": self.records_skipped,
             "records_from_other_buckets": self.other_bucket,
             "launch_failures": len(self.failed),
@@ -86,6 +94,14 @@ def _launch_one(job: Job, launcher: Launcher, logger: Logger, outcome: BatchOutc
     except Exception as error:  # an unexpected error must not hide the records after this one
         logger.exception("Task not started: unexpected error")
         outcome.failed.append((job.key, f"{type(error).__name__}: {error}"))
+        return
+    if isinstance(task, Deferred):
+        if task.repeat:
+            logger.info("Job already waiting or started (repeated event)", extra={"reason": task.reason})
+            outcome.repeats += 1
+        else:
+            logger.info("Job queued until capacity frees", extra={"reason": task.reason})
+            outcome.queued.append((job, task))
         return
     if isinstance(task, InvokedFunction):
         logger.info(

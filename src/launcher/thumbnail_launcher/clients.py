@@ -9,6 +9,7 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
@@ -54,7 +55,13 @@ def lambda_client() -> LambdaClient:
     return boto3.client("lambda", config=CLIENT_CONFIG)
 
 
+@functools.cache
+def dynamodb_client() -> DynamoDBClient:
+    """The job ledger (ledger.py)."""
+    return boto3.client("dynamodb", config=CLIENT_CONFIG)
+
+
 def clear_caches() -> None:
     """Forget every client: a fresh execution environment (tests)."""
-    for factory in (ecs_client, s3_client, sqs_client, lambda_client):
+    for factory in (ecs_client, s3_client, sqs_client, lambda_client, dynamodb_client):
         factory.cache_clear()

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from thumbnail_launcher.jobs import Job
-from thumbnail_launcher.tasks import LaunchedTask, LaunchError, TaskLauncher
+from thumbnail_launcher.starter import Deferred, JobStarter
+from thumbnail_launcher.tasks import LaunchedTask, LaunchError
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
@@ -37,14 +38,15 @@ class InvokedFunction:
     request_id: str
 
 
-Started = LaunchedTask | InvokedFunction
+# A task, the worker function, or the pending-jobs queue (README "Quotas and bursts").
+Started = LaunchedTask | InvokedFunction | Deferred
 
 
 @dataclass
 class JobDispatcher:
     """`launch(job)` as TaskLauncher's, with the worker function first unless the runtime is fargate."""
 
-    tasks: TaskLauncher
+    tasks: JobStarter
     functions: LambdaClient | None
     # (key, why) of each job `auto` meant for the function whose Invoke failed: a task took it.
     invoke_failures: list[tuple[str, str]] = field(default_factory=list)

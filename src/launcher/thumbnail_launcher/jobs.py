@@ -78,6 +78,17 @@ class Job:
             origin=_origin(data.get("origin", ORIGIN_EVENT)),
         )
 
+    def identity(self) -> str:
+        """This attempt of this job: the same write of the same object, chain (origin) and attempt.
+
+        The base of the RunTask client token (tasks.py) and of the job ledger's key (ledger.py).
+        The sequencer orders writes to one key; moto's events lack it, the ETag then stands in.
+        """
+        write = self.sequencer or f"etag:{self.etag}"
+        return "\0".join(
+            (self.bucket, self.key, self.version_id or "", write, self.origin, str(self.attempt))
+        )
+
     def next_attempt(self) -> Job:
         return dataclasses.replace(self, attempt=self.attempt + 1)
 

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.data_classes import S3Event
 
+from thumbnail_launcher.batch import Launcher
 from thumbnail_launcher.jobs import InvalidEventError, Job, parse_event
-from thumbnail_launcher.tasks import LaunchError, TaskLauncher
+from thumbnail_launcher.tasks import LaunchError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -66,7 +67,7 @@ class Replayer:
     video_suffix: str
     bucket_name: str | None
 
-    def run(self, queue_url: str, launcher: TaskLauncher | None, report: ReplayReport) -> None:
+    def run(self, queue_url: str, launcher: Launcher | None, report: ReplayReport) -> None:
         """Every message in the queue once; with a launcher, relaunch and delete what started.
 
         What stays (a dry run, a failed launch) is made visible again at the end, not left hidden
@@ -95,7 +96,7 @@ class Replayer:
         ).get("Messages", [])
         return [m for m in messages if m["MessageId"] not in seen]
 
-    def _replay(self, message: Any, launcher: TaskLauncher | None, report: ReplayReport) -> bool:
+    def _replay(self, message: Any, launcher: Launcher | None, report: ReplayReport) -> bool:
         try:
             jobs = jobs_in(
                 message["Body"],

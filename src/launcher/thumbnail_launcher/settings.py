@@ -23,6 +23,14 @@ BUCKET_NAME = "BUCKET_NAME"
 # Where jobs run (parameter ThumbnailRuntime) and the worker function the launcher invokes.
 THUMBNAIL_RUNTIME = "THUMBNAIL_RUNTIME"
 WORKER_FUNCTION_NAME = "WORKER_FUNCTION_NAME"
+# Quotas and bursts (README "Quotas and bursts"): the pending-jobs queue, the job ledger, how
+# many tasks may run at once, how many waiting jobs one task takes, and the worker's deadline
+# that bounds a batch.
+PENDING_QUEUE_URL = "PENDING_QUEUE_URL"
+JOB_LEDGER_TABLE = "JOB_LEDGER_TABLE"
+MAX_CONCURRENT_TASKS = "MAX_CONCURRENT_TASKS"
+MAX_JOBS_PER_TASK = "MAX_JOBS_PER_TASK"
+WORKER_DEADLINE_SECONDS = "WORKER_DEADLINE_SECONDS"
 # Read by Powertools itself; checked here so that a missing one fails at the first event,
 # not when the first metric is flushed.
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
@@ -46,6 +54,7 @@ _SECURITY_GROUP_ID = re.compile(r"sg-[0-9a-f]{8,17}")
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _QUEUE_URL = re.compile(r"https?://\S+/\d{12}/[A-Za-z0-9_-]{1,80}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./#:-]{0,254}")
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 # A function name, or its ARN (Lambda's FunctionName: at most 64 characters for a name).
 _FUNCTION_NAME = re.compile(r"(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?[A-Za-z0-9_-]{1,64}")
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
@@ -82,6 +91,11 @@ class Settings:
     bucket_name: str
     runtime: Runtime = "fargate"
     worker_function_name: str = ""
+    pending_queue_url: str = ""
+    job_ledger_table: str = ""
+    max_concurrent_tasks: int = 4
+    max_jobs_per_task: int = 10
+    worker_deadline_seconds: int = 900
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -116,6 +130,11 @@ class Settings:
             worker_function_name=reader.matching(
                 WORKER_FUNCTION_NAME, _FUNCTION_NAME, "a Lambda function name or ARN"
             ),
+            pending_queue_url=reader.matching(PENDING_QUEUE_URL, _QUEUE_URL, "an SQS queue URL"),
+            job_ledger_table=reader.matching(JOB_LEDGER_TABLE, _TABLE_NAME, "a DynamoDB table name"),
+            max_concurrent_tasks=reader.integer(MAX_CONCURRENT_TASKS, 1, 5000),
+            max_jobs_per_task=reader.integer(MAX_JOBS_PER_TASK, 1, 100),
+            worker_deadline_seconds=reader.integer(WORKER_DEADLINE_SECONDS, 60, 86400),
         )
         reader.matching(POWERTOOLS_SERVICE_NAME, _NAME, "a service name")
         reader.matching(POWERTOOLS_METRICS_NAMESPACE, _NAME, "a CloudWatch namespace")
@@ -174,6 +193,11 @@ def environment_variables() -> frozenset[str]:
             BUCKET_NAME,
             THUMBNAIL_RUNTIME,
             WORKER_FUNCTION_NAME,
+            PENDING_QUEUE_URL,
+            JOB_LEDGER_TABLE,
+            MAX_CONCURRENT_TASKS,
+            MAX_JOBS_PER_TASK,
+            WORKER_DEADLINE_SECONDS,
             POWERTOOLS_SERVICE_NAME,
             POWERTOOLS_METRICS_NAMESPACE,
             POWERTOOLS_LOG_LEVEL,

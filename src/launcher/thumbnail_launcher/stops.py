@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from thumbnail_launcher.jobs import Job
-from thumbnail_launcher.tasks import JOB_VARIABLE
+from thumbnail_launcher.tasks import JOB_VARIABLE, JOBS_VARIABLE
 
 # The worker's exit codes (README "Exit codes"); 124 as `timeout(1)` uses it.
 EXIT_OK = 0
@@ -72,6 +72,12 @@ class StoppedTask:
     cpu: int
     memory: int
     capacity_provider: str | None
+    # A batch task's jobs in running order (THUMBNAIL_JOBS); empty for a one-job task. `job` is the first.
+    batch: tuple[Job, ...] = ()
+
+    @property
+    def jobs(self) -> tuple[Job, ...]:
+        return self.batch or (self.job,)
 
     @property
     def kind(self) -> StopKind:
@@ -126,13 +132,16 @@ def parse_stopped_task(detail: dict[str, Any], container_name: str) -> StoppedTa
     if container is None:
         raise NotAWorkerTaskError(f"task {task_arn} has no container named {container_name!r}")
     try:
-        job = Job.from_contract(json.loads(_job_variable(detail, container_name)))
-    except (ValueError, TypeError) as error:
-        raise NotAWorkerTaskError(f"task {task_arn} carries no readable {JOB_VARIABLE}: {error}") from None
+        jobs = _jobs(_environment(detail, container_name))
+    except (ValueError, TypeError, KeyError) as error:
+        raise NotAWorkerTaskError(
+            f"task {task_arn} carries no readable {JOB_VARIABLE} or {JOBS_VARIABLE}: {error}"
+        ) from None
     exit_code = container.get("exitCode")
     return StoppedTask(
         task_arn=task_arn,
-        job=job,
+        job=jobs[0],
+        batch=jobs if len(jobs) > 1 else (),
         exit_code=exit_code if isinstance(exit_code, int) else None,
         container_reason=str(container.get("reason", "")),
         stop_code=str(detail.get("stopCode", "")),
@@ -144,11 +153,20 @@ def parse_stopped_task(detail: dict[str, Any], container_name: str) -> StoppedTa
     )
 
 
-def _job_variable(detail: dict[str, Any], container_name: str) -> str:
+def _environment(detail: dict[str, Any], container_name: str) -> dict[str, str]:
     for override in detail.get("overrides", {}).get("containerOverrides", []):
-        if override.get("name") != container_name:
-            continue
-        for variable in override.get("environment", []):
-            if variable.get("name") == JOB_VARIABLE:
-                return str(variable.get("value", ""))
-    raise ValueError(f"no {JOB_VARIABLE} in the container overrides")
+        if override.get("name") == container_name:
+            return {str(v.get("name")): str(v.get("value", "")) for v in override.get("environment", [])}
+    return {}
+
+
+def _jobs(environment: dict[str, str]) -> tuple[Job, ...]:
+    """The task's job, or its batch of jobs (a non-empty JSON array)."""
+    if JOBS_VARIABLE in environment:
+        items = json.loads(environment[JOBS_VARIABLE])
+        if not isinstance(items, list) or not items:
+            raise ValueError(f"{JOBS_VARIABLE} is not a non-empty JSON array")
+        return tuple(Job.from_contract(item) for item in items)
+    if JOB_VARIABLE not in environment:
+        raise ValueError("neither is in the container overrides")
+    return (Job.from_contract(json.loads(environment[JOB_VARIABLE])),)

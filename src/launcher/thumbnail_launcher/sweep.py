@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from thumbnail_launcher.batch import Launcher
 from thumbnail_launcher.jobs import Job
 from thumbnail_launcher.naming import manifest_key, read_manifest
-from thumbnail_launcher.tasks import LaunchError, TaskLauncher
+from thumbnail_launcher.tasks import LaunchError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -116,7 +117,7 @@ class Sweeper:
                 chosen.append(video)
         return report, chosen
 
-    def run(self, launcher: TaskLauncher | None, now: datetime | None = None) -> SweepReport:
+    def run(self, launcher: Launcher | None, now: datetime | None = None) -> SweepReport:
         """Plan, and with a launcher, start a job for each video chosen."""
         now = now or datetime.now(UTC)
         report, chosen = self.plan(now)

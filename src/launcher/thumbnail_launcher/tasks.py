@@ -1,8 +1,10 @@
-"""One ECS Fargate task per job: the RunTask request, its idempotency token, and what to do when it fails."""
+"""One ECS Fargate task for a job, or for a batch of waiting jobs: the RunTask request, its
+idempotency token, and what to do when it fails."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -22,6 +24,11 @@ if TYPE_CHECKING:
     from mypy_boto3_ecs.type_defs import FailureTypeDef, RunTaskRequestTypeDef, TagTypeDef, TaskTypeDef
 
 JOB_VARIABLE = "THUMBNAIL_JOB"
+# A batch task's jobs (docs/contract.md "Several jobs per task"): a JSON array, in running order.
+JOBS_VARIABLE = "THUMBNAIL_JOBS"
+# ECS refuses overrides longer than 8192 characters in all (RunTask API reference, TaskOverride);
+# a batch keeps its THUMBNAIL_JOBS well within that, leaving room for the structure around it.
+OVERRIDE_CHARACTERS = 6000
 # Constant, so that `list-tasks --started-by thumbnail-launcher` finds every thumbnail task
 # (startedBy: at most 36 characters of letters, digits, '-', '/' and '_').
 STARTED_BY = "thumbnail-launcher"
@@ -40,10 +47,15 @@ class Capacity(StrEnum):
 
 
 class LaunchError(Exception):
-    """A job whose task could not be started; `reason` says why (a RunTask failure or an API error)."""
+    """A job whose task could not be started; `reason` says why (a RunTask failure or an API error).
 
-    def __init__(self, reason: str) -> None:
+    `limit`: the account is at a quota (vCPUs, tasks, API rate) or Fargate has no capacity. Not
+    an error of the job: it waits in the pending-jobs queue until capacity frees (README "Quotas").
+    """
+
+    def __init__(self, reason: str, *, limit: bool = False) -> None:
         self.reason = reason
+        self.limit = limit
         super().__init__(reason)
 
 
@@ -64,13 +76,9 @@ def client_token(job: Job, capacity: Capacity) -> str:
     The capacity is part of it because RunTask rejects a known token with other parameters
     (ConflictException), and the on-demand fallback differs from the Spot request.
     """
-    # The sequencer orders writes to one key; moto's events lack it, the ETag then stands in.
     # The attempt and the origin make each retry, sweep and replay a task of its own, while a
     # repeated STOPPED event for one attempt asks for the same next attempt (ECS starts it once).
-    write = job.sequencer or f"etag:{job.etag}"
-    identity = "\0".join(
-        (job.bucket, job.key, job.version_id or "", write, job.origin, str(job.attempt), capacity.value)
-    )
+    identity = f"{job.identity()}\0{capacity.value}"
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()  # 64 characters, the maximum
 
 
@@ -91,13 +99,16 @@ def _allowed_in_tag(char: str) -> bool:
     return unicodedata.category(char)[0] in "LZN" or char in "_.:/=+-@"
 
 
-def task_tags(job: Job) -> list[TagTypeDef]:
+def task_tags(job: Job, jobs: int = 1) -> list[TagTypeDef]:
+    """The (first) job's bucket, key and request id; a batch task also says how many jobs it runs."""
     tags: list[TagTypeDef] = [
         {"key": f"{TAG_PREFIX}bucket", "value": tag_value(job.bucket)},
         {"key": f"{TAG_PREFIX}key", "value": tag_value(job.key)},
     ]
     if job.request_id:
         tags.append({"key": f"{TAG_PREFIX}request-id", "value": tag_value(job.request_id)})
+    if jobs > 1:
+        tags.append({"key": f"{TAG_PREFIX}jobs", "value": str(jobs)})
     return tags
 
 
@@ -126,14 +137,62 @@ class TaskSize:
         raise ValueError(f"no Fargate task size has {memory} MiB with at least {at_least_cpu} CPU units")
 
 
+@dataclass(frozen=True)
+class TaskPlan:
+    """What one task runs: one job, or a batch of waiting jobs run one after another, at one size."""
+
+    jobs: tuple[Job, ...]
+    size: TaskSize | None = None
+    on_demand: bool = False
+
+    @property
+    def job(self) -> Job:
+        return self.jobs[0]
+
+    def token(self, capacity: Capacity) -> str:
+        """A single job's token as before; a batch's is derived from its jobs' tokens, in order."""
+        if len(self.jobs) == 1:
+            return client_token(self.job, capacity)
+        joined = "\0".join(client_token(job, capacity) for job in self.jobs)
+        return hashlib.sha256(f"batch\0{joined}".encode()).hexdigest()
+
+    def variable(self) -> tuple[str, str]:
+        """The container override: THUMBNAIL_JOB for one job, THUMBNAIL_JOBS for a batch."""
+        if len(self.jobs) == 1:
+            return JOB_VARIABLE, self.job.to_json()
+        return JOBS_VARIABLE, jobs_json(self.jobs)
+
+    def to_json(self) -> str:
+        size = None if self.size is None else {"cpu": self.size.cpu, "memory": self.size.memory}
+        contracts = [job.contract() for job in self.jobs]
+        return json.dumps({"jobs": contracts, "size": size, "on_demand": self.on_demand}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> TaskPlan:
+        data = json.loads(text)
+        size = data.get("size")
+        return cls(
+            tuple(Job.from_contract(item) for item in data["jobs"]),
+            TaskSize(int(size["cpu"]), int(size["memory"])) if isinstance(size, dict) else None,
+            bool(data.get("on_demand")),
+        )
+
+
+def jobs_json(jobs: Sequence[Job]) -> str:
+    return json.dumps([job.contract() for job in jobs], sort_keys=True, separators=(",", ":"))
+
+
 def run_task_request(
-    job: Job, settings: Settings, capacity: Capacity, size: TaskSize | None = None
+    plan: TaskPlan | Job, settings: Settings, capacity: Capacity, size: TaskSize | None = None
 ) -> RunTaskRequestTypeDef:
+    if isinstance(plan, Job):
+        plan = TaskPlan((plan,), size)
+    name, value = plan.variable()
     request: RunTaskRequestTypeDef = {
         "cluster": settings.cluster_arn,
         "taskDefinition": settings.task_definition_arn,
         "count": 1,
-        "clientToken": client_token(job, capacity),
+        "clientToken": plan.token(capacity),
         "networkConfiguration": {
             "awsvpcConfiguration": {
                 "subnets": list(settings.subnet_ids),
@@ -145,18 +204,18 @@ def run_task_request(
             "containerOverrides": [
                 {
                     "name": settings.container_name,
-                    "environment": [{"name": JOB_VARIABLE, "value": job.to_json()}],
+                    "environment": [{"name": name, "value": value}],
                 }
             ]
         },
         "startedBy": STARTED_BY,
-        "tags": task_tags(job),
+        "tags": task_tags(plan.job, len(plan.jobs)),
         "enableECSManagedTags": True,
         "propagateTags": "TASK_DEFINITION",
     }
-    if size is not None:
-        request["overrides"]["cpu"] = str(size.cpu)
-        request["overrides"]["memory"] = str(size.memory)
+    if plan.size is not None:
+        request["overrides"]["cpu"] = str(plan.size.cpu)
+        request["overrides"]["memory"] = str(plan.size.memory)
     # launchType and capacityProviderStrategy are mutually exclusive; Spot needs the strategy.
     if capacity is Capacity.SPOT:
         request["capacityProviderStrategy"] = [{"capacityProvider": Capacity.SPOT.value, "weight": 1}]
@@ -172,8 +231,22 @@ def is_capacity_shortage(reason: str) -> bool:
 
 
 def is_retryable(reason: str) -> bool:
-    """RunTask `failures` reasons that may clear on their own (resource or agent shortages)."""
+    """RunTask `failures` reasons that may clear on their own within seconds (resource or agent shortages)."""
     return is_capacity_shortage(reason) or reason.startswith("RESOURCE:") or reason == "AGENT"
+
+
+# RunTask `failures` reasons of an account at its Fargate quotas (ECS troubleshooting guide, "Amazon
+# ECS stopped tasks error messages" and the service quotas page): "You've reached the limit on the
+# number of vCPUs you can run concurrently", "... tasks you can run concurrently", "The requested
+# CPU configuration is above your limit". Only time clears them: the job waits in the queue.
+_LIMIT_PHRASES = ("reached the limit on the number of", "above your limit")
+# API errors that mean "too fast": botocore's retries were not enough, the queue is.
+_THROTTLING_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"})
+
+
+def is_limit_failure(reason: str) -> bool:
+    lowered = reason.lower().replace("\u2019", "'")
+    return any(phrase in lowered for phrase in _LIMIT_PHRASES)
 
 
 @dataclass
@@ -193,12 +266,16 @@ class TaskLauncher:
 
         Raises LaunchError when no task could be started.
         """
-        if on_demand or not self.settings.use_fargate_spot:
-            return self._launch_with(job, Capacity.ON_DEMAND, size)
+        return self.start(TaskPlan((job,), size, on_demand))
+
+    def start(self, plan: TaskPlan) -> LaunchedTask:
+        """Start the task of `plan` (one job or a batch), as `launch` does."""
+        if plan.on_demand or not self.settings.use_fargate_spot:
+            return self._launch_with(plan, Capacity.ON_DEMAND)
         try:
-            return self._launch_with(job, Capacity.SPOT, size)
+            return self._launch_with(plan, Capacity.SPOT)
         except _SpotUnavailableError:
-            launched = self._launch_with(job, Capacity.ON_DEMAND, size)
+            launched = self._launch_with(plan, Capacity.ON_DEMAND)
             return LaunchedTask(
                 launched.task_arn,
                 launched.capacity,
@@ -207,8 +284,8 @@ class TaskLauncher:
                 already_started=launched.already_started,
             )
 
-    def _launch_with(self, job: Job, capacity: Capacity, size: TaskSize | None) -> LaunchedTask:
-        request = run_task_request(job, self.settings, capacity, size)
+    def _launch_with(self, plan: TaskPlan, capacity: Capacity) -> LaunchedTask:
+        request = run_task_request(plan, self.settings, capacity)
         attempts = len(self.retry_delays) + 1
         for attempt in range(1, attempts + 1):
             self._check_time(capacity)
@@ -225,13 +302,17 @@ class TaskLauncher:
             reason = _failure_reason(response.get("failures", []))
             if capacity is Capacity.SPOT and is_capacity_shortage(reason):
                 raise _SpotUnavailableError(reason)
+            if is_limit_failure(reason):
+                raise LaunchError(f"RunTask on {capacity.value} refused: {reason}", limit=True)
             if not is_retryable(reason):
                 raise LaunchError(f"RunTask on {capacity.value} failed: {reason}")
             if attempt < attempts:
                 self.sleep(self.retry_delays[attempt - 1])
         if capacity is Capacity.SPOT:
             raise _SpotUnavailableError(reason)
-        raise LaunchError(f"RunTask on {capacity.value} still failing after {attempts} attempts: {reason}")
+        raise LaunchError(
+            f"RunTask on {capacity.value} still failing after {attempts} attempts: {reason}", limit=True
+        )
 
     def _check_time(self, capacity: Capacity) -> None:
         if self.time_left is not None and (left := self.time_left()) < self.call_budget:
@@ -249,7 +330,9 @@ class TaskLauncher:
         if code == "ConflictException" and isinstance(task_arns, list) and task_arns:
             return LaunchedTask(str(task_arns[0]), capacity, attempt, already_started=True)
         message = error.response.get("Error", {}).get("Message", "")
-        raise LaunchError(f"RunTask on {capacity.value} failed: {code}: {message}") from error
+        raise LaunchError(
+            f"RunTask on {capacity.value} failed: {code}: {message}", limit=code in _THROTTLING_CODES
+        ) from error
 
 
 class _SpotUnavailableError(Exception):
