@@ -179,8 +179,10 @@ class LocalStack:
             poller = QueuePoller(pumps[mapping.function_arn], mapping).start()
             self._exit.callback(poller.stop)
             self._recovery.append(poller)
-        for route in self.deployed.schedule_routes:
-            schedule = LocalSchedule(pumps[route.function_arn], route, interval_s=self._schedule_interval_s)
+        for scheduled in self.deployed.schedule_routes:
+            schedule = LocalSchedule(
+                pumps[scheduled.function_arn], scheduled, interval_s=self._schedule_interval_s
+            )
             self._exit.callback(schedule.start().stop)
 
     def _start_lambda_runners(self) -> None:

@@ -49,7 +49,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     settings = get_recovery_settings()
     if event.get("detail-type") == TASK_STATE_CHANGE:
         result = on_task_stopped(event.get("detail", {}), settings)
-        return {**result, "drain": drain_after_stop(settings, context)}
+        drained = drain_after_stop(settings, context)
+        return {**result, "drain": drained} if drained else result
     if isinstance(event.get("Records"), list):
         return dict(
             process_partial_response(
@@ -76,6 +77,8 @@ def drain(settings: RecoverySettings, context: LambdaContext, max_tasks: int | N
         time_left=time_left,
     )
     report = drainer.drain(max_tasks)
+    if max_tasks is not None and not report.waiting:
+        return {}  # after a stop, with nothing waiting: the schedule's drain reports the empty queue
     for item, reason in report.failed:
         with logger.append_context_keys(correlation_id=item.retry.job.request_id, s3_key=item.retry.job.key):
             _give_up(Failure(item.retry.job, "launch_failed", reason, None), settings)
@@ -92,8 +95,8 @@ def drain(settings: RecoverySettings, context: LambdaContext, max_tasks: int | N
 
 
 def drain_after_stop(settings: RecoverySettings, context: LambdaContext) -> dict[str, Any]:
-    """A stopped task freed one slot: one task of waiting jobs. A failure here is logged, not
-    raised (the stop itself was handled; the drain schedule tries again within a minute)."""
+    """A stopped task freed one slot: one task of waiting jobs ({} when none waited). A failure
+    here is logged, not raised (the stop itself was handled; the schedule drains within a minute)."""
     try:
         return drain(settings, context, max_tasks=1)
     except Exception as error:  # any failure: the schedule drains again

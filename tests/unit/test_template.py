@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import graphlib
 import ipaddress
+import json
 import re
 from typing import Any
 
@@ -255,7 +256,8 @@ def test_launcher_failures_go_to_an_encrypted_dead_letter_queue(
         for statement in policy["PolicyDocument"]["Statement"]
         if statement["Effect"] == "Allow" and "sqs:SendMessage" in str(statement["Action"])
     ]
-    assert [target(s["Resource"]) for s in senders] == [queue_name]
+    # ...and to the pending-jobs queue, where jobs beyond the quotas wait (not a failure).
+    assert sorted(target(s["Resource"]) for s in senders) == sorted([queue_name, "PendingJobsQueue"])
 
 
 def test_launcher_concurrency_is_unreserved_by_default_and_can_be_reserved(
@@ -654,7 +656,7 @@ def test_the_sweep_schedule_is_off_by_default(cfn: dict[str, Any]) -> None:
     (schedule,) = [
         r["Properties"]
         for r in of_type(cfn, "AWS::Events::Rule").values()
-        if "ScheduleExpression" in r["Properties"]
+        if "ScheduleExpression" in r["Properties"] and "sweep" in r["Properties"]["Targets"][0]["Input"]
     ]
     condition, enabled, disabled = schedule["State"]["Fn::If"]
     assert (enabled, disabled) == ("ENABLED", "DISABLED")
@@ -669,7 +671,12 @@ def test_alarms_watch_every_queue_of_lost_work_and_mail_only_when_asked(cfn: dic
         for a in alarms.values()
         if a["Properties"]["Namespace"] == "AWS/SQS"
     }
-    assert watched_queues == {"DeadLetterQueue", "FailedJobsQueue", "RecoveryDeadLetterQueue"}
+    assert watched_queues == {
+        "DeadLetterQueue",
+        "FailedJobsQueue",
+        "RecoveryDeadLetterQueue",
+        "PendingJobsQueue",  # how long the oldest job has waited for capacity
+    }
     metrics = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
     assert {("ThumbnailCreator", "LaunchFailures"), ("AWS/Lambda", "Errors")} <= metrics
     for name, alarm in alarms.items():
@@ -707,3 +714,69 @@ def test_the_scratch_volume_is_writable_by_the_images_non_root_user(task_definit
         chmod = final_stage.index(f"chmod 1777 {path}")
         assert chmod < final_stage.index(f"USER {user[-1]}")
     assert "TMPDIR=/tmp" in final_stage and "/tmp" in mounts
+
+
+def test_jobs_beyond_the_quotas_wait_in_a_queue_no_consumer_drains_on_its_own(cfn: dict[str, Any]) -> None:
+    """README "Quotas and bursts": a waiting job is kept for the queue's retention, never redriven,
+    and only the recovery function's drain receives it (no event source mapping)."""
+    queue = cfn["Resources"]["PendingJobsQueue"]
+    assert queue["Type"] == "AWS::SQS::Queue" and queue["DeletionPolicy"] == "Retain"
+    properties = queue["Properties"]
+    assert properties["SqsManagedSseEnabled"] is True
+    assert properties["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert "RedrivePolicy" not in properties
+    mapped = [
+        target(m["Properties"]["EventSourceArn"])
+        for m in of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+    ]
+    assert "PendingJobsQueue" not in mapped
+
+
+def test_the_drain_runs_every_minute_on_the_recovery_function(cfn: dict[str, Any]) -> None:
+    (drain,) = [
+        r["Properties"]
+        for r in of_type(cfn, "AWS::Events::Rule").values()
+        if "ScheduleExpression" in r["Properties"] and "drain" in r["Properties"]["Targets"][0]["Input"]
+    ]
+    assert drain["ScheduleExpression"] == "rate(1 minute)"
+    assert drain.get("State", "ENABLED") == "ENABLED"
+    (rule_target,) = drain["Targets"]
+    assert target(rule_target["Arn"]) == RECOVERY and json.loads(rule_target["Input"]) == {"drain": {}}
+
+
+def test_the_job_ledger_is_on_demand_and_expires_its_items(cfn: dict[str, Any]) -> None:
+    table = cfn["Resources"]["JobLedger"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "job_id", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+@pytest.mark.parametrize("function", ["LauncherFunction", "RecoveryFunction"])
+def test_both_functions_share_the_quota_settings(cfn: dict[str, Any], function: str) -> None:
+    variables = cfn["Resources"][function]["Properties"]["Environment"]["Variables"]
+    assert variables["PENDING_QUEUE_URL"] == {"Ref": "PendingJobsQueue"}
+    assert variables["JOB_LEDGER_TABLE"] == {"Ref": "JobLedger"}
+    assert variables["MAX_CONCURRENT_TASKS"] == {"Ref": "MaxConcurrentTasks"}
+    assert variables["MAX_JOBS_PER_TASK"] == {"Ref": "MaxJobsPerTask"}
+    assert variables["WORKER_DEADLINE_SECONDS"] == {"Ref": "WorkerDeadlineSeconds"}
+
+
+def test_the_defaults_fit_a_new_accounts_quota(cfn: dict[str, Any]) -> None:
+    """A new account may have 5 or 6 Fargate On-Demand vCPUs: MaxConcurrentTasks tasks of the default
+    size must fit, with a vCPU to spare for an out-of-memory retry's larger task."""
+    parameters = cfn["Parameters"]
+    tasks, cpu = int(parameters["MaxConcurrentTasks"]["Default"]), int(parameters["TaskCpu"]["Default"])
+    assert tasks * cpu / 1024 + 1 <= 5
+    assert (
+        int(parameters["MaxJobsPerTask"]["Default"])
+        <= int(parameters["WorkerDeadlineSeconds"]["Default"]) // 60
+    )
+    (alarm,) = [
+        a["Properties"]
+        for a in of_type(cfn, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"
+    ]
+    assert target(alarm["Dimensions"][0]["Value"]) == "PendingJobsQueue"
+    assert alarm["Threshold"] == {"Ref": "PendingJobAgeAlarmSeconds"}
+    assert parameters["PendingJobAgeAlarmSeconds"]["Default"] == 3600

@@ -11,8 +11,9 @@ from devkit.paths import REPO_ROOT
 from local_stack.template import load_template, transform
 
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
-# The one action AWS grants only on "*": it has no resource-level permissions.
-RESOURCE_STAR_ALLOWED = {"ecr:GetAuthorizationToken"}
+# Actions AWS grants only on "*" (no resource of their own): ECR's login, and ListTasks, which
+# is held to the stack's cluster by its condition (asserted below).
+RESOURCE_STAR_ALLOWED = {"ecr:GetAuthorizationToken", "ecs:ListTasks"}
 # SAM attaches this to every function role it makes: CloudWatch Logs writes only.
 MANAGED_POLICIES_ALLOWED = {"arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
 
@@ -97,6 +98,8 @@ def test_no_wildcard_actions_and_resource_star_only_where_aws_requires_it(cfn: d
             assert not [a for a in actions if "*" in a], (where, actions)
             if "*" in as_list(statement["Resource"]):
                 assert set(actions) <= RESOURCE_STAR_ALLOWED, (where, actions)
+                if "ecs:ListTasks" in actions:
+                    assert set(statement["Condition"]["ArnEquals"]) == {"ecs:cluster"}, where
     for name, resource in cfn["Resources"].items():
         if resource["Type"] == "AWS::IAM::Role":
             assert set(resource["Properties"].get("ManagedPolicyArns", [])) <= MANAGED_POLICIES_ALLOWED, name
@@ -174,7 +177,12 @@ def test_each_function_may_run_only_the_worker_family_in_the_stack_cluster(
     assert definition["Family"] == {"Fn::Sub": "${AWS::StackName}-worker"}
     cluster = resource_name(cfn, "AWS::ECS::Cluster")
     statements = allowed(cfn, function_role(cfn, function))
-    assert actions_of(statements, "ecs") == {"ecs:RunTask", "ecs:TagResource"}
+    assert actions_of(statements, "ecs") == {"ecs:RunTask", "ecs:TagResource", "ecs:ListTasks"}
+
+    # Counting the running tasks (MaxConcurrentTasks): in the stack's cluster only.
+    (listing,) = [s for s in statements if "ecs:ListTasks" in s["Action"]]
+    assert listing["Action"] == ["ecs:ListTasks"] and listing["Resource"] == ["*"]
+    assert listing["Condition"] == {"ArnEquals": {"ecs:cluster": {"Fn::GetAtt": [cluster, "Arn"]}}}
 
     (run_task,) = [s for s in statements if "ecs:RunTask" in s["Action"]]
     assert run_task["Action"] == ["ecs:RunTask"]
@@ -240,12 +248,39 @@ def test_recovery_uses_only_its_own_queues(cfn: dict[str, Any]) -> None:
             if action.startswith("sqs:"):
                 by_action.setdefault(action, set()).update(target(r) for r in statement["Resource"])
     assert by_action == {
-        "sqs:SendMessage": {"RetryQueue", "FailedJobsQueue", "RecoveryDeadLetterQueue"},
-        "sqs:ReceiveMessage": {"RetryQueue"},
-        "sqs:DeleteMessage": {"RetryQueue"},
-        "sqs:GetQueueAttributes": {"RetryQueue"},
-        "sqs:ChangeMessageVisibility": {"RetryQueue"},
+        "sqs:SendMessage": {"RetryQueue", "FailedJobsQueue", "RecoveryDeadLetterQueue", "PendingJobsQueue"},
+        "sqs:ReceiveMessage": {"RetryQueue", "PendingJobsQueue"},
+        "sqs:DeleteMessage": {"RetryQueue", "PendingJobsQueue"},
+        "sqs:GetQueueAttributes": {"RetryQueue", "PendingJobsQueue"},
+        "sqs:ChangeMessageVisibility": {"RetryQueue", "PendingJobsQueue"},
     }
-    # Nothing but ECS, S3 (manifests), SQS (its queues) and its own logs.
+    # Nothing but ECS, S3 (manifests), SQS (its queues), the job ledger and its own logs.
     services = {a.split(":")[0] for s in statements for a in s["Action"]}
-    assert services <= {"ecs", "iam", "s3", "sqs", "logs"}
+    assert services <= {"ecs", "iam", "s3", "sqs", "dynamodb", "logs"}
+
+
+def test_the_launcher_may_only_queue_jobs_and_read_the_queue_length(cfn: dict[str, Any]) -> None:
+    statements = allowed(cfn, function_role(cfn, "LauncherFunction"))
+    by_action: dict[str, set[str]] = {}
+    for statement in statements:
+        for action in statement["Action"]:
+            if action.startswith("sqs:"):
+                by_action.setdefault(action, set()).update(target(r) for r in statement["Resource"])
+    assert by_action == {
+        "sqs:SendMessage": {"DeadLetterQueue", "PendingJobsQueue"},
+        "sqs:GetQueueAttributes": {"PendingJobsQueue"},
+    }
+
+
+@pytest.mark.parametrize("function", ["LauncherFunction", "RecoveryFunction"])
+def test_the_job_ledger_is_read_and_updated_item_by_item_only(cfn: dict[str, Any], function: str) -> None:
+    """No Scan, Query, DeleteItem or table-level action; and no other role touches DynamoDB."""
+    statements = allowed(cfn, function_role(cfn, function))
+    ledger = [s for s in statements if actions_of([s], "dynamodb")]
+    assert {a for s in ledger for a in s["Action"]} == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    assert {target(r) for s in ledger for r in s["Resource"]} == {"JobLedger"}
+    others = {role for _, roles, _ in policies(cfn) for role in roles} - {
+        function_role(cfn, name) for name in ("LauncherFunction", "RecoveryFunction")
+    }
+    for role in others:
+        assert not actions_of(allowed(cfn, role), "dynamodb"), role

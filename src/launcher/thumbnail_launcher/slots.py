@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from thumbnail_launcher.tasks import STARTED_BY
+from thumbnail_launcher.tasks import STARTED_BY, THROTTLING_CODES
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -28,7 +28,10 @@ class TaskSlots:
     _free: int | None = field(default=None, init=False)
 
     def free(self) -> int:
-        """Slots free now (0 when ListTasks fails: the job then waits rather than overshoots)."""
+        """Slots free now (0 when ListTasks is throttled: the job then waits rather than overshoots).
+
+        Any other ListTasks error (no such cluster, access denied) is raised: a misconfigured stack
+        must fail its events, not queue them forever."""
         if self._free is None:
             self._free = max(self.max_concurrent_tasks - self._running(), 0)
         return self._free
@@ -50,5 +53,7 @@ class TaskSlots:
                 cluster=self.cluster_arn, startedBy=STARTED_BY, desiredStatus="RUNNING"
             )
             return sum(len(page.get("taskArns", [])) for page in pages)
-        except (ClientError, BotoCoreError):
-            return self.max_concurrent_tasks
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in THROTTLING_CODES:
+                return self.max_concurrent_tasks
+            raise

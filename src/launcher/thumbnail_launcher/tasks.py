@@ -241,7 +241,7 @@ def is_retryable(reason: str) -> bool:
 # CPU configuration is above your limit". Only time clears them: the job waits in the queue.
 _LIMIT_PHRASES = ("reached the limit on the number of", "above your limit")
 # API errors that mean "too fast": botocore's retries were not enough, the queue is.
-_THROTTLING_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"})
+THROTTLING_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"})
 
 
 def is_limit_failure(reason: str) -> bool:
@@ -331,7 +331,7 @@ class TaskLauncher:
             return LaunchedTask(str(task_arns[0]), capacity, attempt, already_started=True)
         message = error.response.get("Error", {}).get("Message", "")
         raise LaunchError(
-            f"RunTask on {capacity.value} failed: {code}: {message}", limit=code in _THROTTLING_CODES
+            f"RunTask on {capacity.value} failed: {code}: {message}", limit=code in THROTTLING_CODES
         ) from error
 
 

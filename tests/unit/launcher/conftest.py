@@ -87,7 +87,20 @@ def ecs_world(_moto_network: _Network, request: pytest.FixtureRequest) -> EcsWor
         _moto_network.task_definition_arn,
         _moto_network.subnet_ids,
         _moto_network.security_group_id,
+        boto3.client("sqs").create_queue(QueueName=f"pending-{name}")["QueueUrl"],
+        create_ledger_table(f"ledger-{name}"),
     )
+
+
+def create_ledger_table(name: str) -> str:
+    """The job ledger as template.yaml declares it (key job_id, on demand)."""
+    boto3.client("dynamodb").create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
 
 
 @pytest.fixture

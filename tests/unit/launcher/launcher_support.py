@@ -44,6 +44,8 @@ class EcsWorld:
     task_definition_arn: str
     subnet_ids: tuple[str, ...]
     security_group_id: str
+    pending_queue_url: str
+    job_ledger_table: str
 
     def environment(self, **overrides: str) -> dict[str, str]:
         """The launcher's environment as template.yaml sets it (docs/contract.md), pointing at this world."""
@@ -61,6 +63,11 @@ class EcsWorld:
             # The task path; the worker function's is tested with runtime overrides (test_dispatch.py).
             settings.THUMBNAIL_RUNTIME: "fargate",
             settings.WORKER_FUNCTION_NAME: "thumbnail-worker",
+            settings.PENDING_QUEUE_URL: self.pending_queue_url,
+            settings.JOB_LEDGER_TABLE: self.job_ledger_table,
+            settings.MAX_CONCURRENT_TASKS: "100",
+            settings.MAX_JOBS_PER_TASK: "10",
+            settings.WORKER_DEADLINE_SECONDS: "900",
             settings.POWERTOOLS_SERVICE_NAME: "thumbnail-launcher",
             settings.POWERTOOLS_METRICS_NAMESPACE: "ThumbnailCreator",
             settings.POWERTOOLS_LOG_LEVEL: "INFO",

@@ -119,6 +119,7 @@ def test_event_file_launches_one_task_per_video(
         "RecordsSkipped": skipped,
         "LaunchFailures": 0,
         "RepeatedEvents": 0,
+        "JobsQueued": 0,
         "RecordsFromOtherBuckets": 0,
     }
 
@@ -138,15 +139,18 @@ def test_each_record_logs_under_its_own_request_id(
     assert all(log["function_request_id"] == LambdaContext().aws_request_id for log in started)
 
 
-def test_repeated_event_sends_the_same_client_token(app: ModuleType, wire: RunTaskWire) -> None:
+def test_repeated_event_starts_nothing_and_names_the_first_task(
+    app: ModuleType, wire: RunTaskWire, ecs_world: EcsWorld
+) -> None:
     event = load_event("put.json")
-    app.lambda_handler(event, LambdaContext())
-    app.lambda_handler(event, LambdaContext())
-    first, second = wire.requests
-    assert first["clientToken"] == second["clientToken"]
-    assert len(first["clientToken"]) <= 64
-    # moto accepts clientToken but ignores it (it starts a second task); AWS returns the first one.
-    # What happens then, a ConflictException naming the task, is covered below.
+    first = app.lambda_handler(event, LambdaContext())
+    second = app.lambda_handler(event, LambdaContext())
+    # The job ledger knows the job started: no second RunTask at all.
+    (request,) = wire.requests
+    assert len(request["clientToken"]) <= 64
+    assert (second["tasks_started"], second["repeated_events"]) == (0, 1)
+    assert second["task_arns"] == first["task_arns"]
+    assert len(all_tasks(ecs_world)) == 1
 
 
 def test_another_write_of_the_same_key_sends_another_token(app: ModuleType, wire: RunTaskWire) -> None:
@@ -165,6 +169,17 @@ def test_conflict_on_a_known_token_counts_as_already_started(
     event = load_event("put.json")
     first = app.lambda_handler(event, LambdaContext())
     capsys.readouterr()
+    # As if the first delivery had stopped between RunTask and recording its task in the ledger:
+    # the next delivery repeats that RunTask, with the same token.
+    ledger = ecs_world.environment()["JOB_LEDGER_TABLE"]
+    dynamodb = boto3.client("dynamodb")
+    (item,) = dynamodb.scan(TableName=ledger)["Items"]
+    dynamodb.update_item(
+        TableName=ledger,
+        Key={"job_id": item["job_id"]},
+        UpdateExpression="SET job_state = :starting REMOVE task_arn",
+        ExpressionAttributeValues={":starting": {"S": "starting"}},
+    )
     # What AWS answers when a token it has seen arrives with other parameters; moto never does.
     wire.reply(
         lambda _: (
@@ -179,6 +194,7 @@ def test_conflict_on_a_known_token_counts_as_already_started(
         "records_skipped": 1,
         "records_from_other_buckets": 0,
         "launch_failures": 0,
+        "jobs_queued": 0,
         "task_arns": first["task_arns"],
     }
     metrics, logs = emitted(capsys.readouterr().out)
@@ -187,6 +203,7 @@ def test_conflict_on_a_known_token_counts_as_already_started(
         "RecordsSkipped": 1,
         "LaunchFailures": 0,
         "RepeatedEvents": 1,
+        "JobsQueued": 0,
         "RecordsFromOtherBuckets": 0,
     }
     assert any(log["message"].startswith("Task already started") for log in logs)
@@ -234,6 +251,7 @@ def test_spot_without_capacity_falls_back_to_on_demand(
         "RecordsSkipped": 0,
         "LaunchFailures": 0,
         "RepeatedEvents": 0,
+        "JobsQueued": 0,
         "RecordsFromOtherBuckets": 0,
     }
     (fallback,) = [log for log in logs if log["level"] == "WARNING"]
@@ -285,6 +303,7 @@ def test_a_failing_record_does_not_hide_the_others(
         "RecordsSkipped": 0,
         "LaunchFailures": 1,
         "RepeatedEvents": 0,
+        "JobsQueued": 0,
         "RecordsFromOtherBuckets": 0,
     }
     (failure,) = [log for log in logs if log["level"] == "ERROR"]
@@ -306,6 +325,7 @@ def test_unknown_cluster_fails_every_record_and_raises(
         "RecordsSkipped": 0,
         "LaunchFailures": 3,
         "RepeatedEvents": 0,
+        "JobsQueued": 0,
         "RecordsFromOtherBuckets": 0,
     }
     assert sorted(log["s3_key"] for log in logs if log["level"] == "ERROR") == sorted(
@@ -327,6 +347,7 @@ def test_unreadable_record_is_a_failure_after_the_others_launched(
         "RecordsSkipped": 0,
         "LaunchFailures": 1,
         "RepeatedEvents": 0,
+        "JobsQueued": 0,
         "RecordsFromOtherBuckets": 0,
     }
 

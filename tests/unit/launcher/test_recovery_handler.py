@@ -109,7 +109,8 @@ def test_out_of_memory_is_retried_with_twice_the_memory_as_attempt_two(
 def test_a_repeated_stopped_event_starts_the_next_attempt_once(
     recovery: ModuleType, recovery_world: RecoveryWorld, wire: RunTaskWire
 ) -> None:
-    """EventBridge delivers at least once: both deliveries ask for attempt 2 under one client token."""
+    """EventBridge delivers at least once: both deliveries ask for attempt 2; the job ledger
+    starts it once (the second retry message finds it started: no second RunTask)."""
     moto_hooks.honour_run_task_client_token()
     event = stopped_event(recovery_world, exit_code=1)
     recovery.lambda_handler(event, LambdaContext())
@@ -117,8 +118,10 @@ def test_a_repeated_stopped_event_starts_the_next_attempt_once(
     messages = queued(recovery_world.retry_queue_url)
     assert len(messages) == 2
     recovery.lambda_handler(sqs_event(messages, recovery_world.retry_queue_url), LambdaContext())
-    first, second = wire.requests
-    assert first["clientToken"] == second["clientToken"]
+    (request,) = wire.requests
+    assert (
+        json.loads(request["overrides"]["containerOverrides"][0]["environment"][0]["value"])["attempt"] == 2
+    )
     tasks = boto3.client("ecs").list_tasks(cluster=recovery_world.ecs.cluster_arn)["taskArns"]
     assert len(tasks) == 1
 
