@@ -20,6 +20,7 @@ from PIL import Image
 
 from local_stack import moto_hooks
 from local_stack.emulator import Emulator, running_emulator
+from local_stack.stack import LocalStack
 from local_stack.task_runner import TaskRunner
 
 STARTED_BY = "thumbnail-launcher"  # what the launcher passes to RunTask (src/launcher)
@@ -231,3 +232,27 @@ def test_a_batch_task_runs_every_job_and_reports_them_all(
         assert manifest["input"]["key"] == job["key"] and manifest["input"]["attempt"] == 1
         thumbnail = s3.get_object(Bucket=bucket, Key=manifest["thumbnails"][0]["name"])["Body"].read()
         assert Image.open(io.BytesIO(thumbnail)).size == (160, 120)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # moto: unsupported CloudFormation types
+def test_the_local_stack_passes_its_vcpu_quota_to_run_task(tmp_path: Path) -> None:
+    """LocalStack(vcpu_quota=) (make chaos/local-up VCPU_QUOTA=): below one task's vCPUs, RunTask
+    with the stack's own task definition and network is refused, as ECS would refuse it."""
+    with LocalStack(work_dir=tmp_path, stack_name="thumbnail-creator-quota", vcpu_quota=0.125) as stack:
+        outputs = stack.outputs
+        answer = stack.emulator.client("ecs").run_task(
+            cluster=outputs["ClusterArn"],
+            taskDefinition=outputs["TaskDefinitionArn"],
+            launchType="FARGATE",
+            networkConfiguration={
+                "awsvpcConfiguration": {
+                    "subnets": outputs["SubnetIds"].split(","),
+                    "securityGroups": [outputs["SecurityGroupId"]],
+                }
+            },
+            startedBy=STARTED_BY,
+            clientToken="quota-test",
+        )
+        assert answer["tasks"] == []
+        assert answer["failures"] == [{"arn": outputs["ClusterArn"], "reason": moto_hooks.VCPU_LIMIT_REASON}]
+        assert stack.runner.started_count() == 0
