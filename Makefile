@@ -30,7 +30,7 @@ help:
 	@echo "make demo        the whole pipeline on the embedded AWS emulator (VIDEO=, KEY=, META=, RUNTIME= optional)"
 	@echo "make test        every check: lint, types, template checks, sam build, unit and integration tests"
 	@echo "make local-up    keep the local stack running (make local-down stops it)"
-	@echo "make chaos       N uploads with faults injected at random (N=, FAULT_RATE=, SEED=): nothing may be lost"
+	@echo "make chaos       N uploads with faults injected at random (N=, FAULT_RATE=, SEED=, VCPU_QUOTA=): nothing may be lost"
 	@echo "make sweep       relaunch videos without an up-to-date manifest (APPLY=1 to act; STACK_NAME= for AWS)"
 	@echo "make replay      relaunch the failed-jobs and dead-letter queues (APPLY=1 to act; STACK_NAME= for AWS)"
 	@echo "make invoke      send an S3 event to the running local stack's launcher (EVENT=src/events/put.json)"
@@ -120,8 +120,10 @@ demo: $(ROOTS)
 N ?= 200
 FAULT_RATE ?= 0.1
 SEED ?= 1
+# VCPU_QUOTA: the account's Fargate vCPU quota the local RunTask enforces (`make chaos VCPU_QUOTA=4`); none by default.
+VCPU_QUOTA ?=
 chaos: $(ROOTS)
-	$(PY) -m local_stack chaos --n $(N) --fault-rate $(FAULT_RATE) --seed $(SEED)
+	$(PY) -m local_stack chaos --n $(N) --fault-rate $(FAULT_RATE) --seed $(SEED) $(if $(VCPU_QUOTA),--vcpu-quota "$(VCPU_QUOTA)")
 
 # The sweep and the replay (README "When a task fails"): the local stack, or STACK=<deployed stack>.
 APPLY ?=
@@ -136,7 +138,7 @@ demo-screenshot: $(ROOTS)
 	$(PY) -m local_stack.page_screenshot demo-output docs/demo-page.png
 
 local-up: $(ROOTS)
-	$(PY) -m local_stack up
+	$(PY) -m local_stack up $(if $(VCPU_QUOTA),--vcpu-quota "$(VCPU_QUOTA)")
 
 local-down: $(ROOTS)
 	$(PY) -m local_stack down

@@ -24,6 +24,7 @@ STATE_DIR = demo.STATE_DIR
 STATE_FILE = STATE_DIR / "state.json"
 SERVE_LOG = STATE_DIR / "serve.log"
 START_TIMEOUT_S = 120.0
+VCPU_QUOTA_HELP = "the account's Fargate vCPU quota, enforced by RunTask as ECS does (default: none)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,13 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     chaos.add_argument("--n", type=int, default=200, help="uploads (default 200)")
     chaos.add_argument("--fault-rate", type=float, default=0.1, help="share of uploads given a fault")
     chaos.add_argument("--seed", type=int, default=1)
+    chaos.add_argument("--vcpu-quota", type=_vcpus, help=VCPU_QUOTA_HELP)
     send = commands.add_parser("invoke", help="send an S3 event JSON to the running stack's launcher")
     send.add_argument("event", type=Path, help="an S3 notification, e.g. src/events/put.json")
     send.add_argument("--state", type=Path, default=STATE_FILE)
-    commands.add_parser("up", help="start the local stack in the background")
+    start = commands.add_parser("up", help="start the local stack in the background")
+    start.add_argument("--vcpu-quota", type=_vcpus, help=VCPU_QUOTA_HELP)
     commands.add_parser("down", help="stop the background local stack")
     serve = commands.add_parser("serve", help="run the local stack in the foreground (what `up` starts)")
     serve.add_argument("--state", type=Path, default=STATE_FILE)
+    serve.add_argument("--vcpu-quota", type=_vcpus, help=VCPU_QUOTA_HELP)
     arguments = parser.parse_args(argv)
     demo.configure_logging()
     warnings.filterwarnings("ignore", module="moto")
@@ -72,10 +76,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "invoke":
         return invoke.invoke(arguments.event, arguments.state)
     if arguments.command == "up":
-        return up()
+        return up(arguments.vcpu_quota)
     if arguments.command == "down":
         return down()
-    return serve_forever(arguments.state)
+    return serve_forever(arguments.state, arguments.vcpu_quota)
+
+
+def _vcpus(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"a vCPU quota must be > 0, got {text!r}")
+    return value
 
 
 def _running_state() -> dict[str, object] | None:
@@ -109,14 +120,17 @@ def _answers(endpoint: str) -> bool:
     return True
 
 
-def up() -> int:
+def up(vcpu_quota: float | None = None) -> int:
     state = _running_state()
     if state is None:
         STATE_DIR.mkdir(parents=True, exist_ok=True)
         STATE_FILE.unlink(missing_ok=True)
         with SERVE_LOG.open("ab") as log:
             process = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
-                [sys.executable, "-m", "local_stack", "serve", "--state", str(STATE_FILE)],
+                [
+                    *(sys.executable, "-m", "local_stack", "serve", "--state", str(STATE_FILE)),
+                    *(() if vcpu_quota is None else ("--vcpu-quota", f"{vcpu_quota:g}")),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -135,7 +149,7 @@ def up() -> int:
             time.sleep(0.3)
             state = _running_state()
     else:
-        print(f"the local stack is already running (pid {state['pid']})")
+        print(f"the local stack is already running (pid {state['pid']}; its own vCPU quota kept)")
     print(instructions(state))
     return 0
 
@@ -185,13 +199,13 @@ def down() -> int:
     return 0
 
 
-def serve_forever(state_file: Path) -> int:
+def serve_forever(state_file: Path, vcpu_quota: float | None = None) -> int:
     stop = threading.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signal_number, lambda *_: stop.set())
     work_dir = state_file.parent / "run"
     work_dir.mkdir(parents=True, exist_ok=True)
-    with LocalStack(work_dir=work_dir) as stack:
+    with LocalStack(work_dir=work_dir, vcpu_quota=vcpu_quota) as stack:
         state = {
             "pid": os.getpid(),
             "endpoint": stack.emulator.endpoint_url,

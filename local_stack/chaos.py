@@ -62,19 +62,26 @@ class Tally:
         }
 
 
-def run(n: int, fault_rate: float, seed: int, timeout_s: float | None = None) -> int:
+def run(
+    n: int, fault_rate: float, seed: int, timeout_s: float | None = None, vcpu_quota: float | None = None
+) -> int:
     keys = [f"videos/chaos/{index:05d}.mp4" for index in range(n)]
     plan = seeded_plan(keys, fault_rate, seed)
     body = _clip().read_bytes()
     started = time.monotonic()
+    quota = "" if vcpu_quota is None else f", Fargate vCPU quota {vcpu_quota:g}"
     print(
-        f"chaos: {n} uploads, fault rate {fault_rate}, seed {seed}: {plan.counts() or 'no faults'}",
+        f"chaos: {n} uploads, fault rate {fault_rate}, seed {seed}{quota}: {plan.counts() or 'no faults'}",
         flush=True,
     )
     with (
         tempfile.TemporaryDirectory(prefix="chaos-") as work_dir,
         LocalStack(
-            parameters=PARAMETERS, faults=plan, work_dir=Path(work_dir), max_parallel_tasks=PARALLEL_TASKS
+            parameters=PARAMETERS,
+            faults=plan,
+            work_dir=Path(work_dir),
+            max_parallel_tasks=PARALLEL_TASKS,
+            vcpu_quota=vcpu_quota,
         ) as stack,
     ):
         for key in keys:
@@ -91,7 +98,7 @@ def judge(stack: LocalStack, keys: Sequence[str], plan: FaultPlan) -> Tally:
     """Every upload's ending, from what the bucket holds, and the task counts from the runner."""
     outcomes = list(stack.runner.outcomes.values())
     tally = Tally(tasks=len(outcomes))
-    tally.retried = sum(1 for o in outcomes if o.job and o.job.get("attempt", 1) > 1)
+    tally.retried = sum(1 for o in outcomes if any(job.get("attempt", 1) > 1 for job in o.jobs))
     tally.duplicated = duplicated_attempts(outcomes)
     s3 = stack.emulator.client("s3")
     for key in keys:
@@ -123,9 +130,9 @@ def ending(s3: Any, stack: LocalStack, key: str) -> tuple[str, str]:
 def duplicated_attempts(outcomes: Iterable[TaskOutcome]) -> int:
     """Attempts (one video version, one job chain, one attempt number) that ran more than one task."""
     per_attempt = Counter(
-        (o.job.get("key"), o.job.get("version_id"), o.job.get("origin"), o.job.get("attempt"))
+        (job.get("key"), job.get("version_id"), job.get("origin"), job.get("attempt"))
         for o in outcomes
-        if o.job is not None
+        for job in o.jobs  # each job of a batch task
     )
     return sum(1 for count in per_attempt.values() if count > 1)
 
@@ -161,7 +168,13 @@ def _clip() -> Path:
 
 def main(argv: Mapping[str, Any]) -> int:
     try:
-        return run(int(argv["n"]), float(argv["fault_rate"]), int(argv["seed"]))
+        quota = argv.get("vcpu_quota")
+        return run(
+            int(argv["n"]),
+            float(argv["fault_rate"]),
+            int(argv["seed"]),
+            vcpu_quota=None if quota is None else float(quota),
+        )
     except KeyboardInterrupt:
         print("chaos: interrupted", file=sys.stderr)
         return 130

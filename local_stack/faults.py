@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 import socket
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -48,6 +48,16 @@ class FaultPlan:
         if job is None or (fault := self.by_key.get(str(job.get("key")))) is None:
             return None
         return fault.kind if fault.persistent or job.get("attempt", 1) == 1 else None
+
+    def for_jobs(self, jobs: Sequence[Mapping[str, Any]]) -> FaultKind | None:
+        """A task's fault: the first of its jobs (in order) with a fault planned for its attempt.
+
+        A batch task (THUMBNAIL_JOBS) is one container: a fault planned for any of its jobs hits
+        the whole task, as an image pull, SIGKILL, the OOM killer or a Spot interruption would,
+        so every job of that task goes through the recovery together. (S3 unreachable or hung is
+        the task's environment too, so those faults also hit every job of the task.)
+        """
+        return next((kind for job in jobs if (kind := self.for_job(job)) is not None), None)
 
     def counts(self) -> dict[str, int]:
         counted: dict[str, int] = {}

@@ -23,7 +23,7 @@ from urllib.parse import unquote_plus
 import requests
 
 from local_stack.emulator import Emulator
-from local_stack.task_runner import container_setting
+from local_stack.task_runner import container_setting, override_jobs
 
 QUEUE_TIMEOUT_S = 60.0
 TASK_TIMEOUT_S = 300.0
@@ -257,22 +257,12 @@ def _wait_for_task(stack: RunningStack, task_arn: str) -> int:
             return 1
         time.sleep(0.3)
     print(f"  stopped: {task['stoppedReason']}")
-    job = _job_of(task)
-    if job is not None:
+    for job in override_jobs(task):  # a batch task (THUMBNAIL_JOBS): each job's manifest
         _print_manifest(stack, str(job.get("key", "")))
     print(f"  worker log: {stack.task_logs / task_id}.log")
     # The local runner names the worker's exit code in the stopped reason (the emulator's container has none).
     found = re.search(r"exit code (\d+)", str(task["stoppedReason"]))
     return int(found.group(1)) if found else 1
-
-
-def _job_of(task: Mapping[str, Any]) -> dict[str, Any] | None:
-    for override in task.get("overrides", {}).get("containerOverrides", []):
-        for item in override.get("environment", []):
-            if item["name"] == "THUMBNAIL_JOB":
-                job = json.loads(item["value"])
-                return job if isinstance(job, dict) else None
-    return None
 
 
 def _manifest_key(stack: RunningStack, key: str) -> str:

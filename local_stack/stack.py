@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from local_stack import moto_hooks
 from local_stack.deploy import STACK_NAME, TEMPLATE_PATH, DeployedStack, deploy
 from local_stack.emulator import Emulator, running_emulator
 from local_stack.events import EventPump, Invocation
@@ -90,10 +91,15 @@ class LocalStack:
         port: int = 0,
         faults: FaultPlan | None = None,
         stack_name: str = STACK_NAME,
+        vcpu_quota: float | None = None,
         schedule_interval_s: float = 2.0,
     ) -> None:
         """`stack_name`: moto's state is per process, so two stacks in one process need two names.
-        `schedule_interval_s`: how often the template's enabled schedule rules run here."""
+
+        `vcpu_quota`: the account's Fargate vCPU quota, which RunTask enforces as ECS does
+        (moto_hooks.set_vcpu_quota); None: unlimited.
+        `schedule_interval_s`: how often the template's enabled schedule rules run here.
+        """
         self._template_path = template_path
         self._parameters = dict(parameters or {})
         self._work_dir = work_dir
@@ -103,6 +109,7 @@ class LocalStack:
         self._port = port
         self._faults = faults
         self._stack_name = stack_name
+        self._vcpu_quota = vcpu_quota
         self._schedule_interval_s = schedule_interval_s
         self._exit = ExitStack()
         self._emulator: Emulator | None = None
@@ -131,6 +138,9 @@ class LocalStack:
             self._work_dir = Path(tempfile.mkdtemp(prefix="local-stack-"))
             self._exit.callback(shutil.rmtree, self._work_dir, ignore_errors=True)
         self._emulator = self._exit.enter_context(running_emulator(port=self._port))
+        if self._vcpu_quota is not None:
+            moto_hooks.set_vcpu_quota(self._emulator.endpoint_url, self._vcpu_quota)
+            self._exit.callback(moto_hooks.set_vcpu_quota, self._emulator.endpoint_url, None)
         self._deployed = deploy(
             self._emulator,
             template_path=self._template_path,
@@ -262,7 +272,8 @@ class LocalStack:
         return document
 
     def outcomes_for(self, key: str) -> tuple[TaskOutcome, ...]:
-        return tuple(o for o in self.runner.outcomes.values() if o.key == key)
+        """The tasks that ran a job for `key` (a batch task's other jobs included)."""
+        return tuple(o for o in self.runner.outcomes.values() if key in o.keys)
 
     def lambda_runs_for(self, key: str) -> tuple[LambdaRun, ...]:
         return tuple(run for runner in self._lambda_runners for run in runner.runs_for(key))

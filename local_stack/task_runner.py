@@ -5,7 +5,8 @@ task definition's essential container as ECS would: the container's environment,
 RunTask overrides for the container of that name, as a subprocess (or in the real image when a
 Docker engine is present and asked for), within the task's memory, then stops the task with the
 worker's exit code and sends ECS's "ECS Task State Change" event to EventBridge. A FaultPlan
-(faults.py) makes chosen tasks fail the ways Fargate tasks do.
+(faults.py) makes chosen tasks fail the ways Fargate tasks do. A task carries one job
+(THUMBNAIL_JOB) or several (THUMBNAIL_JOBS, docs/contract.md "Several jobs per task").
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ WATCH_INTERVAL_S = 0.05
 STARVED_MEMORY_MIB = 24
 CANNOT_PULL_REASON = "CannotPullContainerError: pull image manifest has been retried 5 time(s): not found"
 SPOT_REASON = "Your Spot Task was interrupted."
+JOB_VARIABLE, JOBS_VARIABLE = "THUMBNAIL_JOB", "THUMBNAIL_JOBS"
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class TaskOutcome:
     """One task the runner ran and stopped."""
 
     task_arn: str
-    job: Mapping[str, Any] | None  # THUMBNAIL_JOB as the launcher sent it
+    jobs: tuple[Mapping[str, Any], ...]  # THUMBNAIL_JOB's one or THUMBNAIL_JOBS's, as the launcher sent them
     exit_code: int | None  # None: the container never started
     stopped_reason: str
     log_path: Path
@@ -61,9 +63,41 @@ class TaskOutcome:
     memory: int = 0  # MiB the task ran with
     event: Mapping[str, Any] = field(default_factory=dict)  # the STOPPED event sent to EventBridge
 
+    started_at: float = 0.0  # time.monotonic() when the runner saw the task RUNNING, and when it stopped it
+    stopped_at: float = 0.0
+
+    @property
+    def job(self) -> Mapping[str, Any] | None:
+        """The task's first job (its only one, but for a batch task)."""
+        return self.jobs[0] if self.jobs else None
+
     @property
     def key(self) -> str | None:
+        """The first job's key (see `keys` for a batch task's)."""
         return None if self.job is None else self.job.get("key")
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(str(job.get("key")) for job in self.jobs)
+
+
+def task_jobs(env: Mapping[str, str]) -> tuple[Mapping[str, Any], ...]:
+    """The jobs a task's environment carries: THUMBNAIL_JOBS's, else THUMBNAIL_JOB's one.
+
+    What does not parse as a job object is left out (the worker refuses such a task: exit 2).
+    """
+    several, one = env.get(JOBS_VARIABLE), env.get(JOB_VARIABLE)
+    parsed = _json(several) if several else [_json(one)] if one else []
+    return tuple(job for job in (parsed if isinstance(parsed, list) else []) if isinstance(job, dict))
+
+
+def override_jobs(task: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
+    """The jobs in a described task's container overrides (the launcher puts them there)."""
+    for override in task.get("overrides", {}).get("containerOverrides", []):
+        jobs = task_jobs({item["name"]: item["value"] for item in override.get("environment", [])})
+        if jobs:
+            return jobs
+    return ()
 
 
 def dockerfile_command(dockerfile: Path | None = None) -> list[str]:
@@ -165,6 +199,7 @@ class TaskRunner:
         self._thread = threading.Thread(target=self._poll_forever, name="task-runner", daemon=True)
         self._lock = threading.Lock()
         self._seen: set[str] = set()
+        self._started_at: dict[str, float] = {}  # task ARN -> time.monotonic() when first seen RUNNING
         self._outcomes: dict[str, TaskOutcome] = {}
         self._task_definitions: dict[str, Mapping[str, Any]] = {}
         self._processes: set[subprocess.Popen[bytes]] = set()
@@ -211,6 +246,30 @@ class TaskRunner:
         with self._lock:
             return len(self._seen)
 
+    def intervals(self) -> list[tuple[float, float | None]]:
+        """(started, stopped) per task, in time.monotonic() seconds; stopped None: still running.
+
+        Started: when the runner first saw the task RUNNING in the emulator (RunTask had started
+        it), which is ECS's view: a task waiting for a free local worker (`max_parallel`) counts.
+        """
+        with self._lock:
+            stopped = {arn: outcome.stopped_at for arn, outcome in self._outcomes.items()}
+            return [(started, stopped.get(arn)) for arn, started in self._started_at.items()]
+
+    def max_concurrent_tasks(self) -> int:
+        """The most tasks ever running at once (`intervals`); `started_count` is how many ran in all."""
+        # A stop before a start at the same instant: a task that ends as another begins is not overlap.
+        intervals = self.intervals()
+        edges = sorted(
+            [(started, 1) for started, _ in intervals]
+            + [(stopped, -1) for _, stopped in intervals if stopped is not None]
+        )
+        running = highest = 0
+        for _, change in edges:
+            running += change
+            highest = max(highest, running)
+        return highest
+
     def idle(self) -> bool:
         """Every task seen so far has finished."""
         with self._lock:
@@ -235,6 +294,7 @@ class TaskRunner:
         with self._lock:
             new = [arn for arn in arns if arn not in self._seen]
             self._seen.update(new)
+            self._started_at.update(dict.fromkeys(new, time.monotonic()))
         for start in range(0, len(new), 100):
             described = self._ecs.describe_tasks(cluster=self._cluster, tasks=new[start : start + 100])
             for task in described["tasks"]:
@@ -249,7 +309,16 @@ class TaskRunner:
             stop = TaskStop(
                 ContainerStop("", 1), "EssentialContainerExited", f"local runner error: {error!r}"
             )
-            self._record(task, None, stop, self._log_dir / "runner-errors.log")
+            self._stop_in_emulator(task, stop)
+            self._record(task, (), stop, self._log_dir / "runner-errors.log")
+
+    def _stop_in_emulator(self, task: Mapping[str, Any], stop: TaskStop) -> None:
+        """StopTask: the task leaves ListTasks(desiredStatus=RUNNING), as a stopped ECS task does
+        (the launcher counts running tasks that way), and no longer counts against the vCPU quota."""
+        try:
+            self._ecs.stop_task(cluster=self._cluster, task=task["taskArn"], reason=stop.stopped_reason)
+        except Exception as error:  # the emulator is going away with the stack: nothing left to stop
+            LOG.warning("stopping task %s in the emulator failed: %r", task["taskArn"], error)
 
     def _task_definition(self, arn: str) -> Mapping[str, Any]:
         if arn not in self._task_definitions:
@@ -263,8 +332,8 @@ class TaskRunner:
         (container,) = [c for c in definition["containerDefinitions"] if c.get("essential", True)]
         override = overrides.get(container["name"], {})
         env = task_environment(container, override)
-        job = _job(env.get("THUMBNAIL_JOB"))
-        fault = self._faults.for_job(job) if self._faults else None
+        jobs = task_jobs(env)
+        fault = self._faults.for_jobs(jobs) if self._faults else None
         log_path = self._log_dir / f"{task['taskArn'].rsplit('/', 1)[-1]}.log"
         if fault is FaultKind.CANNOT_PULL:
             stop = TaskStop(
@@ -282,7 +351,7 @@ class TaskRunner:
         self._ecs.stop_task(cluster=self._cluster, task=task["taskArn"], reason=stop.stopped_reason)
         event = stopped_event(task, definition, stop)
         self._events.put_events(Entries=[event])
-        self._record(task, job, stop, log_path, fault=fault, event=event)
+        self._record(task, jobs, stop, log_path, fault=fault, event=event)
 
     def _fault_environment(self, fault: FaultKind | None) -> dict[str, str]:
         """S3 where the fault wants it: refusing connections, or accepting and never answering."""
@@ -347,16 +416,18 @@ class TaskRunner:
     def _record(
         self,
         task: Mapping[str, Any],
-        job: Mapping[str, Any] | None,
+        jobs: tuple[Mapping[str, Any], ...],
         stop: TaskStop,
         log: Path,
         *,
         fault: FaultKind | None = None,
         event: Mapping[str, Any] | None = None,
     ) -> None:
+        with self._lock:
+            started_at = self._started_at.get(task["taskArn"], 0.0)
         outcome = TaskOutcome(
             task["taskArn"],
-            job,
+            jobs,
             stop.container.exit_code,
             stop.stopped_reason,
             log,
@@ -365,14 +436,16 @@ class TaskRunner:
             container_reason=stop.container.reason,
             memory=int(json.loads(event["Detail"])["memory"]) if event else 0,
             event=event or {},
+            started_at=started_at,
+            stopped_at=time.monotonic(),
         )
         with self._lock:
             self._outcomes[task["taskArn"]] = outcome
         LOG.info(
-            "task %s stopped: %s (key %s)",
+            "task %s stopped: %s (keys %s)",
             task["taskArn"].rsplit("/", 1)[-1],
             stop.stopped_reason,
-            outcome.key,
+            ", ".join(outcome.keys),
         )
 
     def wait_idle(self, timeout_s: float, settle_s: float = 0.5) -> bool:
@@ -390,14 +463,11 @@ class TaskRunner:
         return False
 
 
-def _job(raw: str | None) -> Mapping[str, Any] | None:
-    if not raw:
-        return None
+def _json(raw: str) -> Any:
     try:
-        parsed = json.loads(raw)
+        return json.loads(raw)
     except json.JSONDecodeError:
         return None
-    return parsed if isinstance(parsed, dict) else None
 
 
 def _docker() -> str:

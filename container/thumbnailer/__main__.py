@@ -4,7 +4,7 @@
 Each VIDEO is a local path or s3://bucket/key, handled on its own by the task's pipeline: its
 thumbnails and manifest go to DIR (named after the video, as the task names them), its manifest
 is printed as one JSON line on stdout as soon as it is written, and it has its own exit status.
-The process exits with the worst of them (`worst_exit_code`). Start-up (imports, the S3 client)
+The process exits with the worst of them (errors.worst_exit_code). Start-up (imports, the S3 client)
 is paid once for all of them.
 """
 
@@ -14,16 +14,15 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from thumbnailer.errors import (
     EXIT_INVALID_OPTIONS,
-    EXIT_OK,
-    EXIT_UNEXPECTED,
     EXIT_UNUSABLE_VIDEO,
     InvalidOptionsError,
     SourceNotFoundError,
+    worst_exit_code,
 )
 from thumbnailer.logs import get_logger
 from thumbnailer.naming import OutputNames
@@ -40,9 +39,6 @@ CLI_LABELS = {
     "count": "option --count",
     "preview": "option --preview",
 }
-# Worst first: a failure nobody expected (retrying may help), a video that cannot give a
-# thumbnail, a bad option, success. A code not listed (none today) counts as worse than all.
-EXIT_SEVERITY = (EXIT_UNEXPECTED, EXIT_UNUSABLE_VIDEO, EXIT_INVALID_OPTIONS, EXIT_OK)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -70,12 +66,6 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     if not bucket or not key:
         raise InvalidOptionsError(f"{uri!r} is not s3://bucket/key")
     return bucket, key
-
-
-def worst_exit_code(codes: Iterable[int]) -> int:
-    """The exit status of several inputs: 1 > 3 > 2 > 0 (EXIT_SEVERITY); 0 when there are none."""
-    rank = {code: len(EXIT_SEVERITY) - i for i, code in enumerate(EXIT_SEVERITY)}
-    return max(codes, key=lambda code: rank.get(code, len(EXIT_SEVERITY) + 1), default=EXIT_OK)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 EXIT_OK = 0
@@ -11,6 +12,19 @@ EXIT_UNUSABLE_VIDEO = 3
 # The task's own ends (task_lifetime.py): as `timeout(1)` and as 128 + SIGTERM.
 EXIT_DEADLINE = 124
 EXIT_TERMINATED = 143
+# Worst first: the deadline (a batch task's jobs left unstarted: the recovery requeues them), a
+# failure nobody expected (retrying may help), a video that cannot give a thumbnail, a bad
+# option, success. A code not listed counts as worse than all.
+EXIT_SEVERITY = (EXIT_DEADLINE, EXIT_UNEXPECTED, EXIT_UNUSABLE_VIDEO, EXIT_INVALID_OPTIONS, EXIT_OK)
+
+
+def worst_exit_code(codes: Iterable[int]) -> int:
+    """The exit status of several jobs or inputs: 124 > 1 > 3 > 2 > 0 (EXIT_SEVERITY); 0 when none.
+
+    The CLI's status for several videos, and a batch task's (THUMBNAIL_JOBS) for several jobs.
+    """
+    rank = {code: len(EXIT_SEVERITY) - i for i, code in enumerate(EXIT_SEVERITY)}
+    return max(codes, key=lambda code: rank.get(code, len(EXIT_SEVERITY) + 1), default=EXIT_OK)
 
 
 class WorkerError(Exception):

@@ -1,13 +1,20 @@
-"""The job the launcher hands the task in THUMBNAIL_JOB (docs/contract.md "The job"), parsed and checked."""
+"""The jobs the launcher hands the task (docs/contract.md "The job"), parsed and checked.
+
+A task has one job in THUMBNAIL_JOB, or several, run one after another, in THUMBNAIL_JOBS
+(a JSON array of job objects: "Several jobs per task"); never both.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from thumbnailer.errors import InvalidOptionsError
 
+JOB_VARIABLE = "THUMBNAIL_JOB"
+JOBS_VARIABLE = "THUMBNAIL_JOBS"
 _REQUIRED_STRINGS = ("bucket", "key")
 _OPTIONAL_STRINGS = ("version_id", "etag", "event_time", "request_id")
 
@@ -31,8 +38,16 @@ class Job:
     @classmethod
     def parse(cls, raw: str | None) -> Job:
         """The job from its JSON, or InvalidOptionsError naming the field that is wrong."""
-        data = _json_object(raw)
-        _check_fields(data)
+        if not raw:
+            raise InvalidOptionsError(f"{JOB_VARIABLE} is not set")
+        return cls.from_object(_json(raw, JOB_VARIABLE), JOB_VARIABLE)
+
+    @classmethod
+    def from_object(cls, data: object, label: str) -> Job:
+        """The job from its decoded JSON; `label` names it in errors (`THUMBNAIL_JOBS[2]`)."""
+        if not isinstance(data, dict):
+            raise InvalidOptionsError(f"{label} must be a JSON object")
+        _check_fields(data, label)
         return cls(
             bucket=data["bucket"],
             key=data["key"],
@@ -49,30 +64,42 @@ class Job:
         return dataclasses.asdict(self)
 
 
-def _json_object(raw: str | None) -> dict[str, Any]:
-    if not raw:
-        raise InvalidOptionsError("THUMBNAIL_JOB is not set")
+def task_jobs(env: Mapping[str, str]) -> list[Job]:
+    """The task's jobs: THUMBNAIL_JOB's one, or THUMBNAIL_JOBS's (at least one), never both.
+
+    Any element that is not a valid job fails the whole list, naming its index: the launcher
+    wrote it, and running the rest would hide its bug.
+    """
+    one, several = env.get(JOB_VARIABLE), env.get(JOBS_VARIABLE)
+    if one and several:
+        raise InvalidOptionsError(f"{JOB_VARIABLE} and {JOBS_VARIABLE} are both set: a task has one of them")
+    if not several:
+        return [Job.parse(one)]
+    data = _json(several, JOBS_VARIABLE)
+    if not isinstance(data, list) or not data:
+        raise InvalidOptionsError(f"{JOBS_VARIABLE} must be a non-empty JSON array of jobs")
+    return [Job.from_object(item, f"{JOBS_VARIABLE}[{index}]") for index, item in enumerate(data)]
+
+
+def _json(raw: str, label: str) -> Any:
     try:
-        data = json.loads(raw)
+        return json.loads(raw)
     except json.JSONDecodeError as error:
-        raise InvalidOptionsError(f"THUMBNAIL_JOB is not JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise InvalidOptionsError("THUMBNAIL_JOB must be a JSON object")
-    return data
+        raise InvalidOptionsError(f"{label} is not JSON: {error}") from None
 
 
-def _check_fields(data: dict[str, Any]) -> None:
+def _check_fields(data: dict[str, Any], label: str) -> None:
     for name in _REQUIRED_STRINGS:
         if not isinstance(data.get(name), str) or not data[name]:
-            raise InvalidOptionsError(f"THUMBNAIL_JOB {name} must be a non-empty string")
+            raise InvalidOptionsError(f"{label} {name} must be a non-empty string")
     for name in _OPTIONAL_STRINGS:
         if data.get(name) is not None and not isinstance(data[name], str):
-            raise InvalidOptionsError(f"THUMBNAIL_JOB {name} must be a string or null")
+            raise InvalidOptionsError(f"{label} {name} must be a string or null")
     size, attempt, origin = data.get("size"), data.get("attempt", 1), data.get("origin", "event")
     # bool is an int in Python; JSON true is not a size.
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-        raise InvalidOptionsError(f"THUMBNAIL_JOB size {size!r} must be a non-negative integer or null")
+        raise InvalidOptionsError(f"{label} size {size!r} must be a non-negative integer or null")
     if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
-        raise InvalidOptionsError(f"THUMBNAIL_JOB attempt {attempt!r} must be a positive integer")
+        raise InvalidOptionsError(f"{label} attempt {attempt!r} must be a positive integer")
     if not isinstance(origin, str) or not origin:
-        raise InvalidOptionsError("THUMBNAIL_JOB origin must be a non-empty string")
+        raise InvalidOptionsError(f"{label} origin must be a non-empty string")

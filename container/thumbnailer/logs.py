@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -33,6 +34,24 @@ def get_logger() -> Logger:
         level=os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"),
         logger_handler=logging.StreamHandler(sys.stderr),
     )
+
+
+@contextmanager
+def job_keys(logger: Logger, correlation_id: str | None, **keys: Any) -> Iterator[None]:
+    """The job's correlation id and keys on every line logged in the block, none of them after it.
+
+    Whatever was appended inside (by the job or the code it calls) is removed and any value it
+    replaced is put back: job k of a batch task, or a warm function's previous event, lends
+    nothing to the next one.
+    """
+    before = dict(logger.get_current_keys())
+    logger.set_correlation_id(correlation_id)
+    logger.append_keys(**keys)
+    try:
+        yield
+    finally:
+        logger.remove_keys([name for name in logger.get_current_keys() if name not in before])
+        logger.append_keys(**before)
 
 
 class StageTimer:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from local_stack.stack import LocalStack
+from local_stack.task_runner import override_jobs
 
 
 @dataclass(frozen=True)
@@ -134,12 +135,9 @@ class DeployedPipeline:
             for task in self._ecs.describe_tasks(cluster=cluster, tasks=arns[start : start + 100])["tasks"]:
                 if task.get("createdAt") and task["createdAt"].timestamp() < self._started - 60:
                     continue
-                for override in task.get("overrides", {}).get("containerOverrides", []):
-                    env = {item["name"]: item["value"] for item in override.get("environment", [])}
-                    job = json.loads(env.get("THUMBNAIL_JOB", "{}"))
-                    if job.get("key") == key:
-                        # A container still stopping has no exitCode yet: not an outcome.
-                        codes.extend(c["exitCode"] for c in task.get("containers", []) if "exitCode" in c)
+                if any(job.get("key") == key for job in override_jobs(task)):  # THUMBNAIL_JOB(S)
+                    # A container still stopping has no exitCode yet: not an outcome.
+                    codes.extend(c["exitCode"] for c in task.get("containers", []) if "exitCode" in c)
         return tuple(codes)
 
     def settle(self, timeout_s: float = 60.0) -> None:

@@ -10,14 +10,24 @@ from typing import Any
 import pytest
 
 from thumbnailer.__main__ import main as cli_main
-from thumbnailer.__main__ import worst_exit_code
+from thumbnailer.errors import worst_exit_code
 
 
 @pytest.mark.parametrize(
     ("codes", "worst"),
-    [([], 0), ([0, 0], 0), ([0, 2], 2), ([2, 3, 0], 3), ([3, 1, 2], 1), ([0, 1], 1), ([0, 7, 1], 7)],
+    [
+        ([], 0),
+        ([0, 0], 0),
+        ([0, 2], 2),
+        ([2, 3, 0], 3),
+        ([3, 1, 2], 1),
+        ([0, 1], 1),
+        ([0, 7, 1], 7),
+        ([1, 124, 3], 124),
+        ([124, 0], 124),
+    ],
 )
-def test_the_worst_status_is_1_then_3_then_2_then_0(codes: list[int], worst: int) -> None:
+def test_the_worst_status_is_124_then_1_then_3_then_2_then_0(codes: list[int], worst: int) -> None:
     assert worst_exit_code(codes) == worst
 
 

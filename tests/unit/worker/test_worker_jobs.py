@@ -46,3 +46,15 @@ def test_settings_keep_a_bad_default_for_the_error_manifest() -> None:
     assert (settings.video_prefix, settings.output_prefix) == ("videos/", "thumbnails/")
     with pytest.raises(InvalidOptionsError, match="OUTPUT_PREFIX"):
         Settings.from_environment({**env, "OUTPUT_PREFIX": "videos/"})
+
+
+def test_a_batch_gives_one_settings_per_job_in_order_with_the_same_defaults() -> None:
+    second = {**JOB, "key": "videos/b.mp4", "attempt": 3}
+    batch = Settings.for_task({"THUMBNAIL_JOBS": json.dumps([JOB, second]), "THUMBNAIL_AT": "2"})
+    assert [s.job.key for s in batch] == ["videos/a.mp4", "videos/b.mp4"]
+    assert batch[1].job.attempt == 3 and batch[0].defaults == batch[1].defaults
+    assert [s.job for s in Settings.for_task({"THUMBNAIL_JOB": json.dumps(JOB)})] == [
+        Job.parse(json.dumps(JOB))
+    ]
+    with pytest.raises(InvalidOptionsError, match=r"THUMBNAIL_JOBS\[1\] size -1"):
+        Settings.for_task({"THUMBNAIL_JOBS": json.dumps([JOB, {**JOB, "size": -1}])})
