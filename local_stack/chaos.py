@@ -1,7 +1,9 @@
 """`make chaos`: many uploads on the local stack with faults injected at random; nothing may be lost.
 
 Each upload must end as a thumbnail or as an error manifest that names why (the worker's, or the
-recovery function's once the attempts ran out); and no attempt of a job may have started two tasks.
+recovery function's once the attempts ran out); no attempt of a job may have started two tasks;
+and no event may end in the launcher's dead-letter queue (with VCPU_QUOTA, a burst beyond the
+quota waits in the pending-jobs queue instead).
 The last line printed is one JSON object, for scripts.
 """
 
@@ -46,6 +48,8 @@ class Tally:
     tasks: int = 0
     retried: int = 0
     duplicated: int = 0
+    dead_lettered: int = 0  # events in the launcher's dead-letter queue
+    max_concurrent_tasks: int = 0  # the most tasks the runner saw running at once
 
     def summary(self, plan: FaultPlan, seconds: float) -> dict[str, Any]:
         endings = Counter(v.ending for v in self.verdicts)
@@ -57,6 +61,8 @@ class Tally:
             "duplicated": self.duplicated,
             "retried": self.retried,
             "tasks": self.tasks,
+            "dead_lettered": self.dead_lettered,
+            "max_concurrent_tasks": self.max_concurrent_tasks,
             "by_fault": plan.counts(),
             "seconds": round(seconds, 1),
         }
@@ -91,13 +97,14 @@ def run(
     summary = tally.summary(plan, time.monotonic() - started)
     print_table(tally.verdicts)
     print(json.dumps(summary), flush=True)
-    return 0 if summary["lost"] == 0 and summary["duplicated"] == 0 else 1
+    return 0 if summary["lost"] == summary["duplicated"] == summary["dead_lettered"] == 0 else 1
 
 
 def judge(stack: LocalStack, keys: Sequence[str], plan: FaultPlan) -> Tally:
     """Every upload's ending, from what the bucket holds, and the task counts from the runner."""
     outcomes = list(stack.runner.outcomes.values())
-    tally = Tally(tasks=len(outcomes))
+    tally = Tally(tasks=len(outcomes), max_concurrent_tasks=stack.runner.max_concurrent_tasks())
+    tally.dead_lettered = queued_messages(stack, stack.outputs["DeadLetterQueueUrl"])
     tally.retried = sum(1 for o in outcomes if any(job.get("attempt", 1) > 1 for job in o.jobs))
     tally.duplicated = duplicated_attempts(outcomes)
     s3 = stack.emulator.client("s3")
@@ -108,6 +115,14 @@ def judge(stack: LocalStack, keys: Sequence[str], plan: FaultPlan) -> Tally:
         )
         tally.verdicts.append(Verdict(key, label, *ending(s3, stack, key)))
     return tally
+
+
+def queued_messages(stack: LocalStack, queue_url: str) -> int:
+    attributes = stack.emulator.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
 
 
 def ending(s3: Any, stack: LocalStack, key: str) -> tuple[str, str]:
