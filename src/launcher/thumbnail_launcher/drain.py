@@ -143,8 +143,8 @@ class Drainer:
         self._last_run_task = self.clock()
 
     def _has_time(self) -> bool:
-        # Room for a receive, the ledger writes and a RunTask with its retries.
-        return self.time_left is None or self.time_left() > 2 * WORST_CALL_SECONDS
+        # Room for a RunTask with its retries (TaskLauncher checks that again before each call).
+        return self.time_left is None or self.time_left() > WORST_CALL_SECONDS
 
 
 def batches(jobs: Sequence[PendingJob], limit: int) -> list[list[PendingJob]]:

@@ -81,13 +81,13 @@ class Job:
     def identity(self) -> str:
         """This attempt of this job: the same write of the same object, chain (origin) and attempt.
 
-        The base of the RunTask client token (tasks.py) and of the job ledger's key (ledger.py).
-        The sequencer orders writes to one key; moto's events lack it, the ETag then stands in.
+        The base of the RunTask client token (tasks.py) and of the job ledger's key (ledger.py), so
+        it must read the same after the job's JSON round trip (queues, task overrides): the version
+        id names the write in the stack's versioned bucket; without one, S3's sequencer (not in the
+        JSON: a first delivery only) or the ETag stands in.
         """
-        write = self.sequencer or f"etag:{self.etag}"
-        return "\0".join(
-            (self.bucket, self.key, self.version_id or "", write, self.origin, str(self.attempt))
-        )
+        write = self.version_id or self.sequencer or f"etag:{self.etag}"
+        return "\0".join((self.bucket, self.key, write, self.origin, str(self.attempt)))
 
     def next_attempt(self) -> Job:
         return dataclasses.replace(self, attempt=self.attempt + 1)
