@@ -195,7 +195,7 @@ def start_retry(record: SQSRecord) -> None:
         correlation_id=retry.job.request_id, s3_key=retry.job.key, attempt=retry.job.attempt
     ):
         try:
-            task = job_starter(settings.launch, queue_first=False).launch(
+            task = job_starter(settings.launch, queue_first=False, alone=True).launch(
                 retry.job, size=retry.size, on_demand=retry.on_demand
             )
         except LaunchError as error:
@@ -212,6 +212,7 @@ def start_retry(record: SQSRecord) -> None:
             return
         if isinstance(task, Deferred):
             logger.info("Retry waits for capacity", extra={"reason": task.reason, "repeat": task.repeat})
+            metrics.add_metric(name="RetriesQueued", unit=MetricUnit.Count, value=0 if task.repeat else 1)
             return
         logger.info(
             "Retry started",

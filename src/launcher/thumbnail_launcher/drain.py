@@ -148,12 +148,12 @@ class Drainer:
 
 
 def batches(jobs: Sequence[PendingJob], limit: int) -> list[list[PendingJob]]:
-    """Jobs of the default size together, up to `limit` and the override's length; a job with its
-    own size or capacity (an out-of-memory or Spot retry) alone."""
+    """Jobs of the default size together, up to `limit` and the override's length; a retry (its own
+    size or capacity after an out-of-memory kill or a Spot interruption, or just `alone`) alone."""
     groups: list[list[PendingJob]] = []
     batch: list[PendingJob] = []
     for item in jobs:
-        if item.retry.size is not None or item.retry.on_demand:
+        if item.retry.size is not None or item.retry.on_demand or item.retry.alone:
             groups.append([item])
             continue
         candidate = [*batch, item]

@@ -25,6 +25,9 @@ class Retry:
     delay_seconds: int
     size: TaskSize | None = None
     on_demand: bool = False
+    # Run in a task of its own even when it waited for capacity: a retried video is not batched
+    # with others (README "Quotas and bursts").
+    alone: bool = False
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ def encode(retry: Retry, previous_task_arn: str) -> str:
             "reason": retry.reason,
             "size": size,
             "on_demand": retry.on_demand,
+            "alone": retry.alone,
             "previous_task_arn": previous_task_arn,
         },
         sort_keys=True,
@@ -58,5 +59,6 @@ def decode(body: str) -> tuple[Retry, str]:
         delay_seconds=0,
         size=TaskSize(int(size["cpu"]), int(size["memory"])) if isinstance(size, dict) else None,
         on_demand=bool(data.get("on_demand")),
+        alone=bool(data.get("alone")),
     )
     return retry, str(data.get("previous_task_arn", ""))

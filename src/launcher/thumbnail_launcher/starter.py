@@ -45,6 +45,8 @@ class JobStarter:
     # New jobs queue behind waiting ones (the launcher, the sweep); retries don't: they are few,
     # and were already delayed by their backoff.
     queue_first: bool = True
+    # Jobs this starter queues start alone, not in a batch (retries).
+    alone: bool = False
     _waiting: bool | None = field(default=None, init=False)
 
     @property
@@ -109,7 +111,7 @@ class JobStarter:
         """
         if self.ledger.entry(plan.job) is not None:
             return Deferred(reason, repeat=True)
-        self.pending.put(Retry(plan.job, reason, 0, plan.size, plan.on_demand))
+        self.pending.put(Retry(plan.job, reason, 0, plan.size, plan.on_demand, self.alone))
         self.ledger.mark_waiting(plan.job)
         self._waiting = True
         return Deferred(reason)
@@ -120,7 +122,7 @@ class JobStarter:
         except LaunchError as error:
             if error.limit and requeue:
                 for job in plan.jobs:
-                    self.pending.put(Retry(job, error.reason, 0, plan.size, plan.on_demand))
+                    self.pending.put(Retry(job, error.reason, 0, plan.size, plan.on_demand, self.alone))
             for job in plan.jobs:
                 self.ledger.release(job, token)
             if error.limit:
@@ -137,7 +139,11 @@ class JobStarter:
 
 
 def job_starter(
-    settings: Settings, *, time_left: Callable[[], float] | None = None, queue_first: bool = True
+    settings: Settings,
+    *,
+    time_left: Callable[[], float] | None = None,
+    queue_first: bool = True,
+    alone: bool = False,
 ) -> JobStarter:
     """The starter of a Lambda invocation, on the cached clients."""
     return JobStarter(
@@ -146,4 +152,5 @@ def job_starter(
         PendingQueue(sqs_client(), settings.pending_queue_url),
         TaskSlots(ecs_client(), settings.cluster_arn, settings.max_concurrent_tasks),
         queue_first=queue_first,
+        alone=alone,
     )

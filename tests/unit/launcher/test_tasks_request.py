@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 
 from aws_lambda_powertools.utilities.data_classes import S3Event
 
-from launcher_support import BUCKET, load_event
+from launcher_support import BUCKET, EVENTS_DIR, load_event
+from thumbnail_launcher.drain import BATCH_JOB_RESERVE_SECONDS as LAUNCHER_RESERVE
+from thumbnail_launcher.drain import jobs_per_task
 from thumbnail_launcher.jobs import Job, parse_event
 from thumbnail_launcher.settings import Settings
 from thumbnail_launcher.tasks import (
     STARTED_BY,
     Capacity,
+    TaskPlan,
     client_token,
     run_task_request,
     tag_value,
 )
+from thumbnailer.jobs import task_jobs
+from thumbnailer.task_lifetime import BATCH_JOB_RESERVE_SECONDS as WORKER_RESERVE
 
 SETTINGS = Settings(
     cluster_arn="arn:aws:ecs:us-east-1:123456789012:cluster/thumbnails",
@@ -109,3 +115,26 @@ def test_spot_request_uses_a_capacity_provider_strategy_and_no_launch_type() -> 
     request = run_task_request(job_from("put.json"), SETTINGS, Capacity.SPOT)
     assert request["capacityProviderStrategy"] == [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
     assert "launchType" not in request
+
+
+def test_a_batch_task_carries_jobs_the_worker_reads_in_order() -> None:
+    """The drain's RunTask (THUMBNAIL_JOBS) and the worker's reading of it (docs/contract.md
+    "Several jobs per task")."""
+    jobs = []
+    for event_file in sorted(EVENTS_DIR.glob("put*.json")):
+        jobs += parse_event(
+            S3Event(json.loads(event_file.read_text())), video_prefix="videos/", video_suffix=".mp4"
+        ).jobs
+    assert len(jobs) >= 3
+    request = run_task_request(TaskPlan(tuple(jobs)), SETTINGS, Capacity.ON_DEMAND)
+    (override,) = request["overrides"]["containerOverrides"]
+    environment = {item["name"]: item["value"] for item in override["environment"]}
+    assert set(environment) == {"THUMBNAIL_JOBS"}
+    assert [job.as_dict() for job in task_jobs(environment)] == [json.loads(job.to_json()) for job in jobs]
+
+
+def test_the_launcher_sizes_batches_by_the_workers_reserve() -> None:
+    """A batch holds at most deadline // reserve jobs; the worker starts a later job only with the
+    reserve left before its deadline: one number on both sides."""
+    assert LAUNCHER_RESERVE == WORKER_RESERVE
+    assert jobs_per_task(10, 900) == 10 and jobs_per_task(10, 300) == 5 and jobs_per_task(10, 60) == 1
