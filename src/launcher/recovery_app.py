@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from thumbnail_launcher.batch_stops import BatchDecision, Requeue, decide_batch, needs_manifests
+from thumbnail_launcher.batch_stops import decide_batch, needs_manifests
 from thumbnail_launcher.clients import s3_client, sqs_client
 from thumbnail_launcher.drain import Drainer, jobs_per_task
 from thumbnail_launcher.failures import Failure, FailureReporter
@@ -25,13 +25,13 @@ from thumbnail_launcher.jobs import InvalidEventError, Job
 from thumbnail_launcher.lambda_failures import decide as decide_lambda_failure
 from thumbnail_launcher.lambda_failures import is_failure_record, parse_failure_record
 from thumbnail_launcher.naming import manifest_key, read_manifest
-from thumbnail_launcher.recovery import Retry, decide
+from thumbnail_launcher.recovery import Decision, Retry, decide
 from thumbnail_launcher.retries import RetryQueue, decode
 from thumbnail_launcher.settings import RecoverySettings, get_recovery_settings
 from thumbnail_launcher.starter import Deferred, job_starter
 from thumbnail_launcher.stops import NotAWorkerTaskError, StopKind, StoppedTask, parse_stopped_task
 from thumbnail_launcher.sweep import Sweeper
-from thumbnail_launcher.tasks import LaunchError, TaskPlan
+from thumbnail_launcher.tasks import LaunchError
 
 TASK_STATE_CHANGE = "ECS Task State Change"
 # A retry whose task cannot be started is tried again by SQS (the visibility timeout) this often,
@@ -152,20 +152,13 @@ def _recover_batch(task: StoppedTask, settings: RecoverySettings) -> dict[str, A
     return {"action": "batch", "kind": task.kind.value, "jobs": len(task.jobs), **actions}
 
 
-def _carry_out(
-    task: StoppedTask, job: Job, decision: BatchDecision, settings: RecoverySettings
-) -> dict[str, Any]:
+def _carry_out(task: StoppedTask, job: Job, decision: Decision, settings: RecoverySettings) -> dict[str, Any]:
     stop = task.describe()
     if decision is None:
         done = task.kind is StopKind.SUCCEEDED or bool(task.batch)
         logger.info("Task finished" if done else "Task reported its failure", extra={"stop": stop})
         metrics.add_metric(name="JobsSucceeded" if done else "JobsReported", unit=MetricUnit.Count, value=1)
         return {"action": "none", "kind": task.kind.value}
-    if isinstance(decision, Requeue):
-        queued = job_starter(settings.launch).defer(TaskPlan((decision.job,)), decision.reason)
-        logger.info("Job not reached by its batch task: queued again", extra={"repeat": queued.repeat})
-        metrics.add_metric(name="JobsRequeued", unit=MetricUnit.Count, value=1)
-        return {"action": "requeued", "attempt": decision.job.attempt}
     if isinstance(decision, Retry):
         RetryQueue(sqs_client(), settings.retry_queue_url).send(decision, task.task_arn)
         logger.warning(

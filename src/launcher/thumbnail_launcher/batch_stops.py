@@ -3,35 +3,26 @@
 The worker runs the jobs in order and writes each one's manifest when it ends (docs/contract.md
 "Several jobs per task"), so a task that stopped early leaves, in order: jobs with their own
 manifest, the job it was running (none), and jobs it never reached (none). Each job is decided
-alone: a failed video is retried by itself, and the others are not redone.
+alone: one with its manifest is done (or, exit 1, retried); every other is retried in a task of
+its own. Which job killed the task is not known for sure (a Spot interruption or a SIGKILL hits
+whichever runs), so none of them is batched again with the others: a video that fails every
+time cannot take its batch mates' attempts with it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from thumbnail_launcher.failures import worker_reported
 from thumbnail_launcher.jobs import Job
-from thumbnail_launcher.recovery import Decision, decide
+from thumbnail_launcher.recovery import Decision, Retry, decide
 from thumbnail_launcher.settings import RecoverySettings
 from thumbnail_launcher.stops import EXIT_OK, EXIT_UNEXPECTED, StopKind, StoppedTask
 
 # Exit codes after which a job needs nothing more: done, or the worker wrote why it can't be.
 _FINAL_EXIT_CODES = frozenset({EXIT_OK, 2, 3})
-
-
-@dataclass(frozen=True)
-class Requeue:
-    """A job the task never reached: back to the pending-jobs queue, as its next attempt."""
-
-    job: Job
-    reason: str
-
-
-BatchDecision = Decision | Requeue
 
 
 def needs_manifests(task: StoppedTask) -> bool:
@@ -44,26 +35,32 @@ def needs_manifests(task: StoppedTask) -> bool:
 
 def decide_batch(
     task: StoppedTask, manifests: Sequence[dict[str, Any] | None], settings: RecoverySettings
-) -> list[tuple[Job, BatchDecision]]:
+) -> list[tuple[Job, Decision]]:
     """Each job with its decision; `manifests` are the jobs' current manifests, in the same order."""
     if not needs_manifests(task):
         return [(job, None) for job in task.jobs]
-    decisions: list[tuple[Job, BatchDecision]] = []
+    decisions: list[tuple[Job, Decision]] = []
     running_found = False
     for job, manifest in zip(task.jobs, manifests, strict=True):
         if manifest is not None and worker_reported(manifest, job):
             code = _exit_code(manifest)
-            alone = dataclasses.replace(task, job=job, batch=(), exit_code=code)
-            decisions.append((job, None if code in _FINAL_EXIT_CODES else decide(alone, settings)))
+            by_itself = dataclasses.replace(task, job=job, batch=(), exit_code=code)
+            decisions.append(
+                (job, None if code in _FINAL_EXIT_CODES else _alone(decide(by_itself, settings)))
+            )
         elif not running_found and task.retryable:
             running_found = True  # the job the task was running: the stop is its own
-            decisions.append((job, decide(dataclasses.replace(task, job=job, batch=()), settings)))
+            decisions.append((job, _alone(decide(dataclasses.replace(task, job=job, batch=()), settings))))
         else:
-            # Never reached, or (exit 2 or 3 without its manifest) not known to have run: again,
-            # alone or in another batch. A superseded video's next task writes nothing.
+            # Never reached, or (exit 2 or 3 without its manifest) not known to have run: again, at
+            # once. (A superseded video's next task writes nothing and exits 0.)
             reason = f"not_reached: the batch task stopped ({task.kind.value}) without this job's manifest"
-            decisions.append((job, Requeue(job.next_attempt(), reason)))
+            decisions.append((job, Retry(job.next_attempt(), reason, 0, alone=True)))
     return decisions
+
+
+def _alone(decision: Decision) -> Decision:
+    return dataclasses.replace(decision, alone=True) if isinstance(decision, Retry) else decision
 
 
 def _exit_code(manifest: dict[str, Any]) -> int:

@@ -3,7 +3,6 @@ queue; the drain starts them in batches; a stopped batch task is decided job by 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from types import ModuleType
@@ -23,6 +22,7 @@ from launcher_support import (
     emitted,
     load_event,
 )
+from local_stack.queue_poller import sqs_event
 from thumbnail_launcher.jobs import Job
 from thumbnail_launcher.ledger import JobLedger, JobState
 from thumbnail_launcher.retries import decode
@@ -270,26 +270,26 @@ def recovery(configure_recovery: Callable[..., ModuleType]) -> ModuleType:
     return configure_recovery(RETRY_DELAY_SECONDS="0", MAX_CONCURRENT_TASKS="1")
 
 
-def test_a_batch_task_killed_for_memory_retries_only_the_job_it_was_running(
-    recovery: ModuleType, recovery_world: RecoveryWorld, wire: RunTaskWire
+def test_a_batch_task_killed_for_memory_retries_each_unfinished_job_alone(
+    recovery: ModuleType, recovery_world: RecoveryWorld
 ) -> None:
     jobs = [a_job(1), a_job(2), a_job(3)]
-    write_manifest(jobs[0])  # done before the kill
+    write_manifest(jobs[0])  # done before the kill: not redone
     event = batch_stopped_event(recovery_world, jobs, exit_code=137, reason=OOM, memory=2048)
     result = recovery.lambda_handler(event, LambdaContext())
-    assert (result["action"], result["jobs"], result["none"], result["retry"], result["requeued"]) == (
-        "batch",
-        3,
-        1,
-        1,
-        1,
-    )
-    (retry,) = [decode(m["Body"])[0] for m in queued(recovery_world.retry_queue_url)]
-    assert (retry.job.key, retry.job.attempt) == (jobs[1].key, 2)
-    assert retry.size is not None and retry.size.memory == 4096  # alone, with twice the memory
-    # Never reached: queued again as attempt 2, and the freed slot's drain started it.
-    (request,) = wire.requests
-    assert [(job["key"], job["attempt"]) for job in jobs_of(request)] == [(jobs[2].key, 2)]
+    assert (result["action"], result["jobs"], result["none"], result["retry"]) == ("batch", 3, 1, 2)
+    retries = {retry.job.key: retry for retry, _ in map(decode, bodies(recovery_world.retry_queue_url))}
+    assert set(retries) == {jobs[1].key, jobs[2].key}
+    running, never_reached = retries[jobs[1].key], retries[jobs[2].key]
+    # The job it was running: attempt 2 with twice the memory; the next one: attempt 2 at once.
+    assert (running.job.attempt, running.alone) == (2, True)
+    assert running.size is not None and running.size.memory == 4096
+    assert (never_reached.job.attempt, never_reached.alone, never_reached.size) == (2, True, None)
+    assert never_reached.reason.startswith("not_reached")
+
+
+def bodies(url: str) -> list[str]:
+    return [message["Body"] for message in queued(url)]
 
 
 def test_a_batch_job_that_failed_unexpectedly_is_retried_alone(
@@ -315,24 +315,22 @@ def test_a_batch_task_that_exited_0_needs_nothing(
     assert queued(recovery_world.retry_queue_url) == [] and waiting(recovery_world.ecs) == []
 
 
-def test_a_repeated_stop_of_a_batch_starts_nothing_twice(
-    recovery: ModuleType, recovery_world: RecoveryWorld, wire: RunTaskWire
+def test_a_repeated_stop_of_a_batch_starts_each_retry_once(
+    configure_recovery: Callable[..., ModuleType], recovery_world: RecoveryWorld, wire: RunTaskWire
 ) -> None:
+    recovery = configure_recovery(RETRY_DELAY_SECONDS="0", MAX_CONCURRENT_TASKS="5")
     jobs = [a_job(1), a_job(2), a_job(3)]
     write_manifest(jobs[0])
     event = batch_stopped_event(recovery_world, jobs, exit_code=143, stop_code="UserInitiated")
     recovery.lambda_handler(event, LambdaContext())
-    recovery.lambda_handler(event, LambdaContext())
-    # Job 2 was running: one retry message per delivery, and the ledger starts attempt 2 once.
-    retries = queued(recovery_world.retry_queue_url)
-    assert {decode(m["Body"])[0].job.key for m in retries} == {jobs[1].key}
-    # Job 3 was never reached: queued once as attempt 2 (the repeat finds it in the ledger), and
-    # the freed slot's drain started it.
-    (request,) = wire.requests
-    assert [(job["key"], job["attempt"]) for job in jobs_of(request)] == [(jobs[2].key, 2)]
-    entry = ledger(recovery_world.ecs).entry(dataclasses.replace(jobs[2], attempt=2))
-    assert entry is not None and entry.state is JobState.STARTED
-    assert waiting(recovery_world.ecs) == []
+    recovery.lambda_handler(event, LambdaContext())  # EventBridge delivers at least once
+    messages = queued(recovery_world.retry_queue_url)
+    assert sorted(decode(m["Body"])[0].job.key for m in messages) == sorted([jobs[1].key, jobs[2].key] * 2)
+    recovery.lambda_handler(sqs_event(messages, recovery_world.retry_queue_url), LambdaContext())
+    # Each attempt 2 started once (the job ledger), each in a task of its own.
+    started = sorted((job["key"], job["attempt"]) for request in wire.requests for job in jobs_of(request))
+    assert started == [(jobs[1].key, 2), (jobs[2].key, 2)]
+    assert all(len(jobs_of(request)) == 1 for request in wire.requests)
 
 
 def test_a_batch_stop_without_a_readable_job_list_is_ignored(
