@@ -159,6 +159,8 @@ def instructions(state: Mapping[str, object]) -> str:
     endpoint, bucket = state["endpoint"], state["bucket"]
     task_logs = Path(str(state["task_logs"]))
     launcher_log = state.get("launcher_log") or task_logs.parent / "launcher.log"
+    outputs = state.get("outputs")
+    pending = outputs.get("PendingJobsQueueUrl", "") if isinstance(outputs, Mapping) else ""
     return f"""
 Local stack running at {endpoint} (bucket {bucket}). In another shell (`aws` is in .venv/bin):
 
@@ -172,9 +174,13 @@ Only keys under videos/ ending in .mp4 or .MP4 start a task. Several widths: the
 --metadata thumbnail-widths=160,320 at the comma; write --metadata '{{"thumbnail-widths":"160,320"}}'
 or --metadata 'thumbnail-widths="160,320"'.
 Send your own S3 event to the launcher: make invoke EVENT=src/events/put.json
+Jobs waiting for capacity (MaxConcurrentTasks, VCPU_QUOTA=; README "Quotas and bursts"):
+  aws --endpoint-url {endpoint} sqs get-queue-attributes --queue-url {pending} \\
+      --attribute-names ApproximateNumberOfMessages ApproximateNumberOfMessagesNotVisible
 
 Logs:
   launcher (skipped and rejected events, tasks started): {launcher_log}
+  recovery (stopped tasks, retries, waiting jobs started): {task_logs.parent / "recovery.log"}
   worker tasks (one file per task):                      {task_logs}/
   the local stack itself:                                {SERVE_LOG}
 Stop it with: make local-down"""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -113,6 +114,18 @@ def test_local_up_names_every_log_and_the_metadata_forms_the_aws_cli_takes(state
     assert """--metadata '{"thumbnail-widths":"160,320"}'""" in text
     assert """--metadata 'thumbnail-widths="160,320"'""" in text
     assert (run_dir / "launcher.log").is_file()
+    assert f"recovery (stopped tasks, retries, waiting jobs started): {run_dir / 'recovery.log'}" in text
+    # The pending-jobs queue, as the printed command reads it: the aws CLI against the stack.
+    state = _state(state_file)
+    (line,) = [line for line in text.splitlines() if "sqs get-queue-attributes" in line]
+    words = line.strip().removesuffix("\\").split()
+    command = [*words, "--attribute-names", "ApproximateNumberOfMessages", "--region", "us-east-1"]
+    assert state["outputs"]["PendingJobsQueueUrl"] in command
+    environment = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    aws = str(Path(sys.executable).parent / "aws")
+    answer = subprocess.run([aws, *command[1:]], capture_output=True, text=True, env=environment, check=False)
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout)["Attributes"] == {"ApproximateNumberOfMessages": "0"}
 
 
 def test_ctrl_c_in_the_demo_stops_it_with_one_line(tiny_video: Path, tmp_path: Path) -> None:
