@@ -24,7 +24,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 REGION ?= us-east-1
 
 .PHONY: help venv lint format typecheck cfn-lint sam-validate sam-build build scan unit integration test \
-	demo chaos sweep replay local-up local-down invoke bench image image-check deploy clean fuzz demo-screenshot bench-storyboard bench-latency
+	demo chaos sweep replay local-up local-down invoke bench image image-check deploy clean fuzz demo-screenshot bench-storyboard bench-latency bench-bursts
 
 help:
 	@echo "make demo        the whole pipeline on the embedded AWS emulator (VIDEO=, KEY=, META=, RUNTIME= optional)"
@@ -40,6 +40,7 @@ help:
 	@echo "make bench-storyboard  what a storyboard reads and costs, against ffmpeg (docs/benchmark.md)"
 	@echo "make demo-screenshot   docs/demo-page.png from make demo's page, in headless Chromium"
 	@echo "make bench-latency  upload to manifest, worker function against Fargate task (docs/benchmark.md)"
+	@echo "make bench-bursts   1000 uploads against a 4-vCPU quota, with and without batching (README)"
 	@echo "make image       build and push the worker image to the stack's ECR repository (needs Docker and AWS)"
 	@echo "make deploy      after the first guided deploy: push the image, deploy with it, sweep (needs Docker and AWS)"
 
@@ -158,6 +159,10 @@ bench-storyboard: $(ROOTS)
 # Upload to manifest for the worker function and a Fargate task (docs/benchmark.md, "Lambda or Fargate").
 bench-latency: $(ROOTS)
 	$(PY) -m bench.latency
+
+# A burst beyond the Fargate vCPU quota, a task per video against batches (README "Quotas and bursts").
+bench-bursts: $(ROOTS)
+	$(PY) -m bench.bursts
 
 # Needs a Docker engine with buildx and AWS credentials: not runnable offline.
 STACK ?= thumbnail-creator

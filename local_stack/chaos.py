@@ -73,7 +73,7 @@ def run(
 ) -> int:
     keys = [f"videos/chaos/{index:05d}.mp4" for index in range(n)]
     plan = seeded_plan(keys, fault_rate, seed)
-    body = _clip().read_bytes()
+    body = chaos_clip().read_bytes()
     started = time.monotonic()
     quota = "" if vcpu_quota is None else f", Fargate vCPU quota {vcpu_quota:g}"
     print(
@@ -175,7 +175,8 @@ def _exists(s3: Any, bucket: str, key: str) -> bool:
     return True
 
 
-def _clip() -> Path:
+def chaos_clip() -> Path:
+    """The 2 s, 160x120 clip every chaos upload is (made once, kept in .local-stack/)."""
     if not CLIP.is_file():
         make_video(CLIP, seconds=2.0, width=160, height=120, fps=10, black_intro_s=0.3)
     return CLIP
