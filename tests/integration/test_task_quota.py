@@ -64,23 +64,30 @@ class Cluster:
         )
         self.started = tmp_path / "started"
         self.started.mkdir()
-        self.definition = self.ecs.register_task_definition(
-            family="quota-test",
-            networkMode="awsvpc",
-            requiresCompatibilities=["FARGATE"],
-            cpu="1024",
-            memory="2048",
-            containerDefinitions=[
-                {
-                    "name": "worker",
-                    "image": "worker",
-                    "memory": 2048,
-                    "essential": True,
-                    "command": ["python"],
-                }
-            ],
-        )["taskDefinition"]["taskDefinitionArn"]
+        self.definition = self.register("quota-test", ["python"])
         self._command = command
+
+    def register(self, family: str, command: list[str], environment: dict[str, str] | None = None) -> str:
+        """A 1-vCPU, 2 GB Fargate task definition whose container `worker` runs `command`."""
+        return str(
+            self.ecs.register_task_definition(
+                family=family,
+                networkMode="awsvpc",
+                requiresCompatibilities=["FARGATE"],
+                cpu="1024",
+                memory="2048",
+                containerDefinitions=[
+                    {
+                        "name": "worker",
+                        "image": "worker",
+                        "memory": 2048,
+                        "essential": True,
+                        "command": command,
+                        "environment": [{"name": k, "value": v} for k, v in (environment or {}).items()],
+                    }
+                ],
+            )["taskDefinition"]["taskDefinitionArn"]
+        )
 
     def run_task(self, name: str, cpu: str | None = None) -> dict[str, Any]:
         overrides: dict[str, Any] = {
@@ -184,26 +191,11 @@ def test_a_batch_task_runs_every_job_and_reports_them_all(
     for key in ("videos/one.mp4", "videos/two.mp4"):
         put = s3.put_object(Bucket=bucket, Key=key, Body=tiny_video.read_bytes())
         jobs.append({"bucket": bucket, "key": key, "etag": put["ETag"].strip('"'), "attempt": 1})
-    definition = cluster.ecs.register_task_definition(
-        family="batch-test",
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="1024",
-        memory="2048",
-        containerDefinitions=[
-            {
-                "name": "worker",
-                "image": "worker",
-                "memory": 2048,
-                "essential": True,
-                "command": ["python", "-m", "thumbnailer.task"],
-                "environment": [
-                    {"name": "VIDEO_PREFIX", "value": "videos/"},
-                    {"name": "OUTPUT_PREFIX", "value": "thumbnails/"},
-                ],
-            }
-        ],
-    )["taskDefinition"]["taskDefinitionArn"]
+    definition = cluster.register(
+        "batch-test",
+        ["python", "-m", "thumbnailer.task"],
+        {"VIDEO_PREFIX": "videos/", "OUTPUT_PREFIX": "thumbnails/"},
+    )
     runner = TaskRunner(emulator, cluster.arn, tmp_path / "logs", poll_interval_s=0.05).start()
     try:
         [task] = cluster.ecs.run_task(

@@ -240,14 +240,19 @@ def test_recovery_writes_only_manifests_and_lists_only_its_prefixes(cfn: dict[st
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["videos/*", "thumbnails/*"]}}
 
 
-def test_recovery_uses_only_its_own_queues(cfn: dict[str, Any]) -> None:
-    statements = allowed(cfn, function_role(cfn, "RecoveryFunction"))
+def queues_by_action(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Each SQS action granted, with the queues (logical ids) it is granted on."""
     by_action: dict[str, set[str]] = {}
     for statement in statements:
         for action in statement["Action"]:
             if action.startswith("sqs:"):
                 by_action.setdefault(action, set()).update(target(r) for r in statement["Resource"])
-    assert by_action == {
+    return by_action
+
+
+def test_recovery_uses_only_its_own_queues(cfn: dict[str, Any]) -> None:
+    statements = allowed(cfn, function_role(cfn, "RecoveryFunction"))
+    assert queues_by_action(statements) == {
         "sqs:SendMessage": {"RetryQueue", "FailedJobsQueue", "RecoveryDeadLetterQueue", "PendingJobsQueue"},
         "sqs:ReceiveMessage": {"RetryQueue", "PendingJobsQueue"},
         "sqs:DeleteMessage": {"RetryQueue", "PendingJobsQueue"},
@@ -261,12 +266,7 @@ def test_recovery_uses_only_its_own_queues(cfn: dict[str, Any]) -> None:
 
 def test_the_launcher_may_only_queue_jobs_and_read_the_queue_length(cfn: dict[str, Any]) -> None:
     statements = allowed(cfn, function_role(cfn, "LauncherFunction"))
-    by_action: dict[str, set[str]] = {}
-    for statement in statements:
-        for action in statement["Action"]:
-            if action.startswith("sqs:"):
-                by_action.setdefault(action, set()).update(target(r) for r in statement["Resource"])
-    assert by_action == {
+    assert queues_by_action(statements) == {
         "sqs:SendMessage": {"DeadLetterQueue", "PendingJobsQueue"},
         "sqs:GetQueueAttributes": {"PendingJobsQueue"},
     }
