@@ -54,8 +54,14 @@ def settled(tmp_path_factory: pytest.TempPathFactory, tiny_video: Path) -> Itera
         warnings.simplefilter("ignore")
         stack = LocalStack(
             work_dir=tmp_path_factory.mktemp("recovery-stack"),
-            # Fargate faults, on tasks: the worker function's own are in test_runtimes.py.
-            parameters={"RetryDelaySeconds": "1", "MaxTaskMemory": "8192", "ThumbnailRuntime": "fargate"},
+            # Fargate faults, on tasks: the worker function's own are in test_runtimes.py. A task
+            # per video (no job waits for a slot, so none is batched): batches are test_bursts.py's.
+            parameters={
+                "RetryDelaySeconds": "1",
+                "MaxTaskMemory": "8192",
+                "ThumbnailRuntime": "fargate",
+                "MaxConcurrentTasks": "50",
+            },
             faults=plan,
             max_parallel_tasks=4,
             stack_name="thumbnail-creator-recovery",  # moto keeps one state per process
