@@ -93,12 +93,15 @@ class LocalStack:
         stack_name: str = STACK_NAME,
         vcpu_quota: float | None = None,
         schedule_interval_s: float = 2.0,
+        task_start_delay_s: float = 0.0,
     ) -> None:
         """`stack_name`: moto's state is per process, so two stacks in one process need two names.
 
         `vcpu_quota`: the account's Fargate vCPU quota, which RunTask enforces as ECS does
         (moto_hooks.set_vcpu_quota); None: unlimited.
         `schedule_interval_s`: how often the template's enabled schedule rules run here.
+        `task_start_delay_s`: how long a task waits, RUNNING, before its worker starts (Fargate's
+        start-up, scaled; the task runner's `start_delay_s`).
         """
         self._template_path = template_path
         self._parameters = dict(parameters or {})
@@ -111,6 +114,7 @@ class LocalStack:
         self._stack_name = stack_name
         self._vcpu_quota = vcpu_quota
         self._schedule_interval_s = schedule_interval_s
+        self._task_start_delay_s = task_start_delay_s
         self._exit = ExitStack()
         self._emulator: Emulator | None = None
         self._deployed: DeployedStack | None = None
@@ -157,6 +161,7 @@ class LocalStack:
             timeout_s=self._task_timeout_s,
             use_docker=self._use_docker,
             faults=self._faults,
+            start_delay_s=self._task_start_delay_s,
         ).start()
         self._exit.callback(self._runner.stop)
         self._start_recovery()

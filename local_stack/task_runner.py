@@ -178,7 +178,10 @@ class TaskRunner:
         use_docker: bool = False,
         poll_interval_s: float = 0.2,
         faults: FaultPlan | None = None,
+        start_delay_s: float = 0.0,
     ) -> None:
+        """`start_delay_s`: each task holds its slot (and its vCPUs) this long before its container
+        starts, as a Fargate task does while it is provisioned and its image pulled."""
         if faults is not None and use_docker:
             raise ValueError("faults are injected into local worker processes, not into Docker")
         self._emulator = emulator
@@ -191,6 +194,7 @@ class TaskRunner:
         self._timeout_s = timeout_s
         self._use_docker = use_docker
         self._poll_interval_s = poll_interval_s
+        self._start_delay_s = start_delay_s
         self._image_command = dockerfile_command()
         # Taken now: the event pump swaps os.environ while the launcher runs (events.py).
         self._base_env = process_basics()
@@ -327,6 +331,8 @@ class TaskRunner:
         return self._task_definitions[arn]
 
     def _run_task(self, task: Mapping[str, Any]) -> None:
+        if self._start_delay_s:
+            self._stop.wait(self._start_delay_s)
         definition = self._task_definition(task["taskDefinitionArn"])
         overrides = _pairs(task.get("overrides", {}).get("containerOverrides", []))
         (container,) = [c for c in definition["containerDefinitions"] if c.get("essential", True)]
