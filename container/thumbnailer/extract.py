@@ -69,6 +69,34 @@ def frame_at(
     return picked
 
 
+# Frame threads hand the first picture over only once their pipeline has filled (a frame per
+# thread) and gain only on idle cores: for a frame a few packets after its keyframe, slice threads
+# (the calling thread alone when the stream has one slice per picture, as x264's default) are
+# faster. 1080p, the benchmark's video, load 2-3 on 2 cores: the keyframe at 50% 36-51 ms instead
+# of 54-65; 36 frames into the GOP 84-88 ms instead of 103-126 (bench/findings.md).
+SLICE_THREADS_UP_TO_PACKETS = 8
+
+
+def prefer_slice_threads(video: Video, seconds: float) -> bool:
+    """Decode with slice threads when the frame at `seconds` is at most SLICE_THREADS_UP_TO_PACKETS
+    packets from its keyframe; only before the decoder opens (its thread type is fixed then).
+    For a job that decodes nothing else (stills, storyboard and preview decode runs of frames)."""
+    if video.stream.codec_context.is_open:
+        return False
+    target = video.pts_at(seconds)
+    keyframes = sorted(video.keyframes())
+    entries = video.stream.index_entries
+    at = bisect.bisect_right(keyframes, target, key=lambda keyframe: keyframe[0])
+    if not at or not len(entries):
+        return False
+    first = bisect.bisect_left(entries, keyframes[at - 1][0], key=lambda entry: entry.timestamp)
+    after = bisect.bisect_right(entries, target, key=lambda entry: entry.timestamp)
+    if after - first > SLICE_THREADS_UP_TO_PACKETS:
+        return False
+    video.stream.thread_type = "SLICE"
+    return True
+
+
 def _seek_points(video: Video, target: int) -> list[int | None]:
     """Where to seek, in order, until a frame at or before the target decodes.
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import av
 import pytest
 
 from tests.unit.worker.synthetic import Clip, read_barcode
-from thumbnailer.extract import frame_at
+from thumbnailer.extract import frame_at, prefer_slice_threads
 from thumbnailer.probe import open_video
 
 
@@ -58,3 +59,19 @@ def test_probe_describes_the_clip(clips: dict[str, Any]) -> None:
         assert info.frame_rate == pytest.approx(30.0)
         assert info.codec == "h264"
         assert len(video.keyframes()) == 6  # one every 15 frames
+
+
+def test_slice_threads_for_a_frame_near_its_keyframe_with_the_same_picture(clips: dict[str, Any]) -> None:
+    """A frame at most SLICE_THREADS_UP_TO_PACKETS packets after its keyframe is decoded with slice
+    threads, one further on keeps frame threads; the thread type is never changed once decoding began;
+    the frames are the same ones either way."""
+    clip: Clip = clips["moov_end"]  # 30 fps, a keyframe every 15 frames, B-frames
+    for index, slices in ((45, True), (47, True), (40, False), (55, False)):
+        seconds = clip.times[index]
+        with open_video(str(clip.path)) as video:
+            before = video.stream.thread_type
+            assert prefer_slice_threads(video, seconds) is slices
+            assert video.stream.thread_type == (av.codec.context.ThreadType.SLICE if slices else before)
+            picked = frame_at(video, seconds)
+            assert read_barcode(picked.frame.to_image()) == index
+            assert prefer_slice_threads(video, clip.times[45]) is False  # the decoder is open
