@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import av
 import pytest
 
 from tests.unit.worker.synthetic import Clip, read_barcode
-from thumbnailer.extract import frame_at, prefer_slice_threads
+from thumbnailer.errors import UnusableVideoError
+from thumbnailer.extract import frame_at, keyframes_at_or_before, prefer_slice_threads
 from thumbnailer.probe import open_video
 
 
@@ -75,3 +77,41 @@ def test_slice_threads_for_a_frame_near_its_keyframe_with_the_same_picture(clips
             picked = frame_at(video, seconds)
             assert read_barcode(picked.frame.to_image()) == index
             assert prefer_slice_threads(video, clip.times[45]) is False  # the decoder is open
+
+
+def _listed(video: Any, target: int, count: int) -> list[tuple[int, int, int]]:
+    """What the whole keyframe list says: the `count` latest at or before the target, latest first."""
+    latest: dict[int, tuple[int, int, int]] = {}
+    for keyframe in video.keyframes():
+        if keyframe[0] <= target:
+            latest[keyframe[0]] = max(latest.get(keyframe[0], keyframe), keyframe)
+    return [latest[t] for t in sorted(latest, reverse=True)[:count]]
+
+
+def test_the_walk_back_finds_the_keyframes_the_whole_list_holds(
+    clips: dict[str, Any], media_dir: Path
+) -> None:
+    """Every clip and every MP4/MOV of the corpus, targets across each index and past its ends."""
+    paths = [clip.path for clip in clips.values()]
+    paths += [p for p in sorted(media_dir.iterdir()) if p.suffix.lower() in {".mp4", ".mov", ".m4v"}]
+    checked = 0
+    for path in paths:
+        try:
+            opened = open_video(str(path))
+            video = opened.__enter__()
+        except UnusableVideoError:
+            continue
+        try:
+            stamps = [e.timestamp for e in video.stream.index_entries]
+            targets = {
+                min(stamps, default=0) - 1,
+                max(stamps, default=0) + 1,
+                *stamps[:: max(1, len(stamps) // 40)],
+            }
+            for target in targets:
+                for count in (1, 3):
+                    assert keyframes_at_or_before(video, target, count) == _listed(video, target, count), path
+            checked += 1
+        finally:
+            opened.__exit__(None, None, None)
+    assert checked >= 25
