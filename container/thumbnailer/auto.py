@@ -12,14 +12,17 @@ import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import av
-import numpy as np
-import numpy.typing as npt
 
 from thumbnailer.errors import UnusableVideoError
 from thumbnailer.extract import Measure, Picked, Prefetch, frame_at, no_measure
 from thumbnailer.probe import Video
+
+if TYPE_CHECKING:  # numpy (40 ms to import) is loaded by the scoring, only when `auto` runs
+    import numpy as np
+    import numpy.typing as npt
 
 SAMPLES = 20
 SCORE_WIDTH = 160
@@ -48,12 +51,16 @@ class Score:
 
 
 def score_frame(frame: av.VideoFrame) -> Score:
+    import numpy as np
+
     height = max(1, round(SCORE_WIDTH * frame.height / max(frame.width, 1)))
     grey = frame.reformat(width=SCORE_WIDTH, height=height, format="gray").to_ndarray().astype(np.float32)
     return score_luma(grey)
 
 
 def score_luma(grey: npt.NDArray[np.float32]) -> Score:
+    import numpy as np
+
     histogram = np.bincount(np.clip(grey, 0, 255).astype(np.uint8).ravel(), minlength=256)
     p = histogram[histogram > 0] / grey.size
     laplacian = (

@@ -69,6 +69,54 @@ def frame_at(
     return picked
 
 
+# Frame threads hand the first picture over only once their pipeline has filled (a frame per
+# thread) and gain only on idle cores: for a frame a few packets after its keyframe, slice threads
+# (the calling thread alone when the stream has one slice per picture, as x264's default) are
+# faster. 1080p, the benchmark's video, load 2-3 on 2 cores: the keyframe at 50% 36-51 ms instead
+# of 54-65; 36 frames into the GOP 84-88 ms instead of 103-126 (bench/findings.md).
+SLICE_THREADS_UP_TO_PACKETS = 8
+
+
+def prefer_slice_threads(video: Video, seconds: float) -> bool:
+    """Decode with slice threads when the frame at `seconds` is at most SLICE_THREADS_UP_TO_PACKETS
+    packets from its keyframe; only before the decoder opens (its thread type is fixed then).
+    For a job that decodes nothing else (stills, storyboard and preview decode runs of frames)."""
+    if video.stream.codec_context.is_open:
+        return False
+    # From the target back to its keyframe, at most that many entries: not the whole index, which
+    # is 72,000 entries for 40 minutes at 30 fps (Video.keyframes walks it all, ~5-10 ms).
+    entries = video.stream.index_entries
+    after = bisect.bisect_right(entries, video.pts_at(seconds), key=lambda entry: entry.timestamp)
+    near = (entries[after - back] for back in range(1, min(after, SLICE_THREADS_UP_TO_PACKETS) + 1))
+    if not any(entry.is_keyframe and not entry.is_discard for entry in near):
+        return False
+    video.stream.thread_type = "SLICE"
+    return True
+
+
+def keyframes_at_or_before(video: Video, target: int, count: int) -> list[tuple[int, int, int]]:
+    """The last `count` keyframes of the index at or before `target` (decode time), latest first,
+    as `Video.keyframes` lists them (timestamp, byte position, size; of keyframes sharing a
+    timestamp, the greatest). A walk back from the target, not a list of every keyframe: that
+    walks the whole index, 72,000 entries for 40 minutes at 30 fps (10-22 ms), twice a frame."""
+    entries = video.stream.index_entries
+    index = bisect.bisect_right(entries, target, key=lambda entry: entry.timestamp)
+    found: list[tuple[int, int, int]] = []
+    while index > 0:
+        index -= 1
+        entry = entries[index]
+        if not entry.is_keyframe or entry.is_discard:
+            continue
+        keyframe = (entry.timestamp, entry.pos, entry.size)
+        if found and found[-1][0] == keyframe[0]:
+            found[-1] = max(found[-1], keyframe)
+        elif len(found) == count:
+            break
+        else:
+            found.append(keyframe)
+    return found
+
+
 def _seek_points(video: Video, target: int) -> list[int | None]:
     """Where to seek, in order, until a frame at or before the target decodes.
 
@@ -76,20 +124,18 @@ def _seek_points(video: Video, target: int) -> list[int | None]:
     after the target, and an open GOP's leading frames need the keyframe before it. So step
     back one and two keyframes, then decode from the very start (None).
     """
-    keyframes = sorted({timestamp for timestamp, _, _ in video.keyframes()})
-    before = [k for k in keyframes if k <= target]
-    return [target, *reversed(before[-3:-1]), None]
+    latest = keyframes_at_or_before(video, target, 3)
+    return [target, *(timestamp for timestamp, _, _ in latest[1:3]), None]
 
 
 def _packets_span(video: Video, target: int) -> tuple[int, int] | None:
     """Bytes [start, end) of the packets from the keyframe at or before the target (by decode
     time, as the demuxer's index holds) to a few packets past it; None without an index."""
-    keyframes = sorted(video.keyframes())
+    latest = keyframes_at_or_before(video, target, 1)
     entries = video.stream.index_entries
-    at = bisect.bisect_right(keyframes, target, key=lambda keyframe: keyframe[0])
-    if not at or not len(entries):
+    if not latest or not len(entries):
         return None
-    start = keyframes[at - 1][1]
+    start = latest[0][1]
     after = bisect.bisect_right(entries, target, key=lambda entry: entry.timestamp)
     last = min(after + DECODER_LOOKAHEAD_PACKETS, len(entries))
     end = max((e.pos + e.size for e in (entries[i] for i in range(max(after - 1, 0), last))), default=0)

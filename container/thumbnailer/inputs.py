@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from thumbnailer.errors import SourceNotFoundError, SupersededError, UnusableVideoError
 from thumbnailer.extract import Prefetch
-from thumbnailer.mp4_layout import moov_range
+from thumbnailer.mp4_layout import first_samples, moov_holder, touching_held
 from thumbnailer.s3_fetcher import OpenedSource, ReadStats, SourceObject, head_source
 from thumbnailer.s3_reader import RangedS3Reader
 
@@ -73,9 +73,7 @@ class S3Input:
         reader = RangedS3Reader(self.source, block_size=READ_BLOCK_SIZE, head=self._head)
         self._readers.append(reader)
         try:
-            moov = moov_range(self._head, self.source.size) if self._head else None
-            if moov is not None:
-                reader.prefetch([moov])  # one GET instead of FFmpeg's reads block after block
+            _prefetch_index_and_probe(reader, self._head)
             yield reader  # type: ignore[misc]  # a RawIOBase: PyAV only needs read/seek
         finally:
             reader.close()
@@ -144,3 +142,29 @@ def source_metadata(source: SourceObject) -> dict[str, str]:
         # A long non-ASCII key triples when percent-encoded; the manifest names it in full.
         del metadata["source-key"]
     return metadata
+
+
+def _prefetch_index_and_probe(reader: RangedS3Reader, head: bytes) -> None:
+    """Fetch what FFmpeg reads first: the moov box in one GET, then every track's first sample,
+    which its stream probe reads and decodes next, as exact ranges (in parallel where apart).
+
+    Instead of FFmpeg's 32 KiB reads rounded to 512 KiB blocks one after another: the benchmark's
+    10-minute file's 0.65 MB keyframe and first audio packet were two block GETs in a row
+    (0.99 MB), now one GET of 0.70 MB. Parsed from bytes already held (the moov box), and only
+    while all of it fits well within the cache (nothing evicts the moov box before FFmpeg reads it).
+    """
+    holder = moov_holder(head, reader.size) if head else None
+    if holder is None:
+        return
+    start, end = holder
+    if end > len(head):
+        reader.prefetch([holder])  # one GET instead of FFmpeg's reads block after block
+    if end - start > reader.cache_limit // 2:
+        return
+    reader.seek(start)
+    held = reader.read(end - start) or b""
+    reader.seek(0)
+    samples = first_samples(held, reader.size) if len(held) == end - start else []
+    samples = touching_held(samples, [(0, len(head)), holder], READ_BLOCK_SIZE)
+    if sum(e - s for s, e in samples) <= reader.cache_limit // 2 - (end - start):
+        reader.prefetch(samples)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from thumbnailer import colour, extras, geometry, limits, manifest, render
 from thumbnailer.errors import UnusableVideoError
-from thumbnailer.extract import Picked, Prefetch, frame_at
+from thumbnailer.extract import Picked, Prefetch, frame_at, prefer_slice_threads
 from thumbnailer.frames import Output
 from thumbnailer.logs import StageTimer
 from thumbnailer.naming import OutputNames
@@ -229,8 +229,11 @@ def _pick(video: Video, options: Options, source: Input, timer: StageTimer) -> P
             return picked
         # The presentation ends at `duration`, exclusive: 100% means the last frame, not past it.
         seconds = min(video.info.duration * at.value / 100.0, video.info.duration - END_MARGIN_SECONDS)
-        return frame_at(video, max(seconds, 0.0), timer.measure, source.prefetch)
-    return frame_at(video, at.value, timer.measure, source.prefetch)
+    else:
+        seconds = at.value
+    if not (options.count or options.storyboard or options.preview):  # this one frame alone
+        prefer_slice_threads(video, max(seconds, 0.0))
+    return frame_at(video, max(seconds, 0.0), timer.measure, source.prefetch)
 
 
 def write_failure(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from local_stack.emulator import Emulator
 from thumbnailer.__main__ import main as cli_main
 from thumbnailer.errors import worst_exit_code
 
@@ -80,3 +84,36 @@ def test_a_second_video_with_the_same_file_name_is_refused_not_overwritten(
     assert "would overwrite" in captured.err and len(captured.out.splitlines()) == 1
     manifest = json.loads((out / "moov_end.mp4.json").read_text())
     assert manifest["input"]["path"] == str(clips["moov_end"].path)
+
+
+# Run as the CLI's entry point does, then list which of the costly optional modules were imported.
+_IMPORTS_PROBE = """
+import json, sys
+from thumbnailer.startup import skip_optional_imports
+skip_optional_imports()
+from thumbnailer.__main__ import main
+code = main(sys.argv[1:])
+costly = ("numpy", "boto3", "s3transfer", "botocore.session")
+print(json.dumps([code, sorted(m for m in costly if m in sys.modules)]))
+"""
+
+
+def _imported(args: list[str], env: dict[str, str] | None = None) -> tuple[int, list[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTS_PROBE, *args], capture_output=True, text=True, env=env, check=False
+    )
+    code, modules = json.loads(done.stdout.splitlines()[-1])
+    return code, modules
+
+
+def test_a_job_imports_only_what_it_uses(
+    clips: dict[str, Any], tmp_path: Path, worker_emulator: Emulator, task_s3: Any, task_bucket: str
+) -> None:
+    """Start-up: numpy only for `auto` (and HDR), botocore's client only for an s3:// input, boto3 never."""
+    local = str(clips["moov_front"].path)
+    assert _imported([local, "--out", str(tmp_path / "a"), "--at", "50%", "--format", "png"]) == (0, [])
+    assert _imported([local, "--out", str(tmp_path / "b"), "--at", "auto"]) == (0, ["numpy"])
+    task_s3.upload_file(local, task_bucket, "videos/c.mp4")
+    env = {**os.environ, **worker_emulator.environment}
+    s3_args = [f"s3://{task_bucket}/videos/c.mp4", "--out", str(tmp_path / "c"), "--at", "50%"]
+    assert _imported(s3_args, env) == (0, ["botocore.session"])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 
 from tests.unit.worker.synthetic import Clip, read_barcode
-from thumbnailer.extract import frame_at
+from thumbnailer.errors import UnusableVideoError
+from thumbnailer.extract import frame_at, keyframes_at_or_before, prefer_slice_threads
 from thumbnailer.probe import open_video
 
 
@@ -58,3 +61,57 @@ def test_probe_describes_the_clip(clips: dict[str, Any]) -> None:
         assert info.frame_rate == pytest.approx(30.0)
         assert info.codec == "h264"
         assert len(video.keyframes()) == 6  # one every 15 frames
+
+
+def test_slice_threads_for_a_frame_near_its_keyframe_with_the_same_picture(clips: dict[str, Any]) -> None:
+    """A frame at most SLICE_THREADS_UP_TO_PACKETS packets after its keyframe is decoded with slice
+    threads, one further on keeps frame threads; the thread type is never changed once decoding began;
+    the frames are the same ones either way."""
+    clip: Clip = clips["moov_end"]  # 30 fps, a keyframe every 15 frames, B-frames
+    for index, slices in ((45, True), (47, True), (40, False), (55, False)):
+        seconds = clip.times[index]
+        with open_video(str(clip.path)) as video:
+            before = video.stream.thread_type
+            assert prefer_slice_threads(video, seconds) is slices
+            assert video.stream.thread_type == (av.codec.context.ThreadType.SLICE if slices else before)
+            picked = frame_at(video, seconds)
+            assert read_barcode(picked.frame.to_image()) == index
+            assert prefer_slice_threads(video, clip.times[45]) is False  # the decoder is open
+
+
+def _listed(video: Any, target: int, count: int) -> list[tuple[int, int, int]]:
+    """What the whole keyframe list says: the `count` latest at or before the target, latest first."""
+    latest: dict[int, tuple[int, int, int]] = {}
+    for keyframe in video.keyframes():
+        if keyframe[0] <= target:
+            latest[keyframe[0]] = max(latest.get(keyframe[0], keyframe), keyframe)
+    return [latest[t] for t in sorted(latest, reverse=True)[:count]]
+
+
+def test_the_walk_back_finds_the_keyframes_the_whole_list_holds(
+    clips: dict[str, Any], media_dir: Path
+) -> None:
+    """Every clip and every MP4/MOV of the corpus, targets across each index and past its ends."""
+    paths = [clip.path for clip in clips.values()]
+    paths += [p for p in sorted(media_dir.iterdir()) if p.suffix.lower() in {".mp4", ".mov", ".m4v"}]
+    checked = 0
+    for path in paths:
+        try:
+            opened = open_video(str(path))
+            video = opened.__enter__()
+        except UnusableVideoError:
+            continue
+        try:
+            stamps = [e.timestamp for e in video.stream.index_entries]
+            targets = {
+                min(stamps, default=0) - 1,
+                max(stamps, default=0) + 1,
+                *stamps[:: max(1, len(stamps) // 40)],
+            }
+            for target in targets:
+                for count in (1, 3):
+                    assert keyframes_at_or_before(video, target, count) == _listed(video, target, count), path
+            checked += 1
+        finally:
+            opened.__exit__(None, None, None)
+    assert checked >= 25

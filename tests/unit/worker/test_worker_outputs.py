@@ -10,16 +10,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 from PIL import Image
 
 from devkit.paths import REPO_ROOT
 from tests.unit.worker.synthetic import Clip, read_barcode
 from thumbnailer.__main__ import main as cli_main
+from thumbnailer.colour import to_srgb_image
 from thumbnailer.errors import InvalidOptionsError
 from thumbnailer.inputs import source_metadata
 from thumbnailer.naming import OutputNames
-from thumbnailer.render import render
+from thumbnailer.render import encode, render
 from thumbnailer.s3_fetcher import SourceObject
 
 
@@ -73,6 +75,20 @@ def test_formats_decode_as_themselves(fmt: Any, pil_format: str) -> None:
     sized = render(picture, fmt, (50, 101, 300))
     assert [(r.width, r.height) for r in sized] == [(50, 28), (101, 57), (101, 57)]
     assert sized[2].warnings and not sized[0].warnings
+
+
+def test_png_is_lossless(clips: dict[str, Any]) -> None:
+    """The default PNG (FFmpeg's encoder, rows stored) decodes to exactly the picture's pixels."""
+    clip: Clip = clips["moov_end"]
+    with av.open(str(clip.path)) as container:
+        frame = next(frame for i, frame in enumerate(container.decode(video=0)) if i == 45)
+    picture = to_srgb_image(frame)
+    for shown in (picture, picture.crop((3, 5, 104, 62)), picture.convert("L")):  # odd sizes, grey
+        decoded = Image.open(io.BytesIO(encode(shown, "png")))
+        assert decoded.format == "PNG" and decoded.mode == "RGB"
+        assert decoded.tobytes() == shown.convert("RGB").tobytes()
+        assert decoded.info["aspect"] == (1, 1)  # pHYs: square pixels, as displayed
+    assert read_barcode(Image.open(io.BytesIO(encode(picture, "png")))) == 45
 
 
 def test_cli_writes_thumbnail_and_manifest(
