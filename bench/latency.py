@@ -30,6 +30,7 @@ from typing import Any
 import psutil
 
 from bench.range_server import Link, counting_proxy
+from bench.sections import replace_block
 from devkit.paths import REPO_ROOT
 from local_stack.emulator import running_emulator
 from local_stack.events import FunctionConfiguration
@@ -279,13 +280,7 @@ def render(samples: list[Sample], table: Mapping[str, Mapping[str, float]]) -> s
 
 
 def write_report(section: str) -> None:
-    text = REPORT.read_text(encoding="utf-8")
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    REPORT.write_text(text, encoding="utf-8")
+    replace_block(REPORT, section, BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> int:

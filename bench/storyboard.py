@@ -31,6 +31,7 @@ from bench.methods import environment, measure
 from bench.minimum import physical_minimum
 from bench.range_server import Link, range_server
 from bench.report import machine_info
+from bench.sections import replace_block
 from bench.videos import Video, ensure_videos
 from devkit.mp4_boxes import top_level_boxes
 from devkit.paths import REPO_ROOT
@@ -177,14 +178,7 @@ def _mb(count: int) -> str:
 
 
 def write_section(section: str, docs: Path = DOCS) -> None:
-    text = docs.read_text(encoding="utf-8") if docs.exists() else ""
-    if START in text and END in text:
-        before, _, rest = text.partition(START)
-        _, _, after = rest.partition(END)
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    docs.write_text(text, encoding="utf-8")
+    replace_block(docs, section, START, END)
 
 
 def main(argv: list[str]) -> int:
