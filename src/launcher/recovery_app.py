@@ -195,6 +195,7 @@ def start_retry(record: SQSRecord) -> None:
             receives = int(record.attributes.approximate_receive_count)
             if receives < RETRY_LAUNCH_RECEIVES:
                 logger.warning("Retry not started yet", extra={"reason": error.reason, "receives": receives})
+                metrics.add_metric(name="RetryLaunchFailures", unit=MetricUnit.Count, value=1)
                 raise
             _give_up(
                 Failure(
