@@ -9,8 +9,10 @@ from typing import IO, Any
 from urllib.parse import quote
 
 from thumbnailer.errors import SourceNotFoundError, SupersededError, UnusableVideoError
-from thumbnailer.extract import Prefetch
+from thumbnailer.extract import DECODER_LOOKAHEAD_PACKETS, Prefetch
+from thumbnailer.mp4_index import gop_span, video_track
 from thumbnailer.mp4_layout import first_samples, moov_holder, touching_held
+from thumbnailer.options import TimeSpec
 from thumbnailer.s3_fetcher import OpenedSource, ReadStats, SourceObject, head_source
 from thumbnailer.s3_reader import RangedS3Reader
 
@@ -35,7 +37,7 @@ class LocalInput:
         self.warnings: list[str] = []
 
     @contextlib.contextmanager
-    def open(self) -> Iterator[IO[bytes]]:
+    def open(self, at: TimeSpec | None = None) -> Iterator[IO[bytes]]:
         if not self.description["size"]:
             raise UnusableVideoError(f"{self.path} is an empty file (0 bytes)", "empty_file")
         with self.path.open("rb") as handle:
@@ -67,13 +69,15 @@ class S3Input:
         return self._prefetch
 
     @contextlib.contextmanager
-    def open(self) -> Iterator[IO[bytes]]:
+    def open(self, at: TimeSpec | None = None) -> Iterator[IO[bytes]]:
+        """The reader, with what FFmpeg reads first already fetched; with `at` (a time or a
+        percentage), the frame's group of pictures too, alongside the probe's first samples."""
         if not self.source.size:
             raise UnusableVideoError(f"{self.source.uri} is an empty object (0 bytes)", "empty_object")
         reader = RangedS3Reader(self.source, block_size=READ_BLOCK_SIZE, head=self._head)
         self._readers.append(reader)
         try:
-            _prefetch_index_and_probe(reader, self._head)
+            _prefetch_index_and_probe(reader, self._head, at)
             yield reader  # type: ignore[misc]  # a RawIOBase: PyAV only needs read/seek
         finally:
             reader.close()
@@ -144,9 +148,11 @@ def source_metadata(source: SourceObject) -> dict[str, str]:
     return metadata
 
 
-def _prefetch_index_and_probe(reader: RangedS3Reader, head: bytes) -> None:
+def _prefetch_index_and_probe(reader: RangedS3Reader, head: bytes, at: TimeSpec | None = None) -> None:
     """Fetch what FFmpeg reads first: the moov box in one GET, then every track's first sample,
-    which its stream probe reads and decodes next, as exact ranges (in parallel where apart).
+    which its stream probe reads and decodes next, as exact ranges (in parallel where apart), and
+    with them the group of pictures of the frame at `at` (mp4_index), which frame_at would
+    otherwise fetch in a GET of its own after the probe.
 
     Instead of FFmpeg's 32 KiB reads rounded to 512 KiB blocks one after another: the benchmark's
     10-minute file's 0.65 MB keyframe and first audio packet were two block GETs in a row
@@ -164,7 +170,26 @@ def _prefetch_index_and_probe(reader: RangedS3Reader, head: bytes) -> None:
     reader.seek(start)
     held = reader.read(end - start) or b""
     reader.seek(0)
-    samples = first_samples(held, reader.size) if len(held) == end - start else []
+    if len(held) != end - start:
+        return
+    samples = first_samples(held, reader.size)
+    budget = reader.cache_limit // 2 - (end - start)
+    gop = _frame_span(held, at)
+    if gop is not None and sum(e - s for s, e in [*samples, gop]) <= budget:
+        samples.append(gop)
     samples = touching_held(samples, [(0, len(head)), holder], READ_BLOCK_SIZE)
-    if sum(e - s for s, e in samples) <= reader.cache_limit // 2 - (end - start):
+    if sum(e - s for s, e in samples) <= budget:
         reader.prefetch(samples)
+
+
+def _frame_span(held: bytes, at: TimeSpec | None) -> tuple[int, int] | None:
+    """The bytes frame_at will prefetch for the frame at `at`, predicted from the moov box's
+    tables (None for auto, or where the tables are not simple enough to predict)."""
+    if at is None or at.kind == "auto":
+        return None
+    track = video_track(held)
+    if track is None:
+        return None
+    if at.kind == "percent":
+        return gop_span(track, None, at.value, DECODER_LOOKAHEAD_PACKETS)
+    return gop_span(track, at.value, None, DECODER_LOOKAHEAD_PACKETS)

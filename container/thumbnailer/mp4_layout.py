@@ -71,10 +71,10 @@ def first_samples(holder: bytes, size: int) -> list[tuple[int, int]]:
     """
     data = memoryview(holder)
     ranges: list[tuple[int, int]] = []
-    for kind, start, end in _boxes(data, 0, len(data)):
+    for kind, start, end in box_list(data, 0, len(data)):
         if kind != b"moov":
             continue
-        for child, trak_start, trak_end in _boxes(data, start, end):
+        for child, trak_start, trak_end in box_list(data, start, end):
             if child == b"trak" and len(ranges) < MAX_TRACKS:
                 found = _first_sample(dict(_tables(data, trak_start, trak_end)), size)
                 ranges += [found] if found is not None else []
@@ -100,7 +100,7 @@ def touching_held(
     return out
 
 
-def _boxes(data: memoryview, start: int, end: int) -> list[tuple[bytes, int, int]]:
+def box_list(data: memoryview, start: int, end: int) -> list[tuple[bytes, int, int]]:
     """(type, payload start, end) of the boxes in data[start:end], until one is implausible."""
     found: list[tuple[bytes, int, int]] = []
     offset = start
@@ -120,7 +120,7 @@ def _boxes(data: memoryview, start: int, end: int) -> list[tuple[bytes, int, int
 def _tables(data: memoryview, start: int, end: int) -> list[tuple[bytes, memoryview]]:
     """The sample-table boxes (stsz, stco, co64) under a trak: (type, payload)."""
     found: list[tuple[bytes, memoryview]] = []
-    for kind, payload, box_end in _boxes(data, start, end):
+    for kind, payload, box_end in box_list(data, start, end):
         if kind in _CONTAINERS:
             found += _tables(data, payload, box_end)
         elif kind in (b"stsz", b"stco", b"co64"):

@@ -21,7 +21,7 @@ from thumbnailer.extract import Picked, Prefetch, frame_at, prefer_slice_threads
 from thumbnailer.frames import Output
 from thumbnailer.logs import StageTimer
 from thumbnailer.naming import OutputNames
-from thumbnailer.options import Options
+from thumbnailer.options import Options, TimeSpec
 from thumbnailer.probe import SourceInfo, Video, open_video
 
 THUMBNAIL_CACHE_CONTROL = "public, max-age=86400"
@@ -62,8 +62,9 @@ class Input(Protocol):
         """What the manifest should warn about the source itself (e.g. not the object the event named)."""
         ...
 
-    def open(self) -> AbstractContextManager[IO[bytes]]:
-        """A seekable binary file over the source."""
+    def open(self, at: TimeSpec | None = None) -> AbstractContextManager[IO[bytes]]:
+        """A seekable binary file over the source; `at` says which frame will be decoded (its
+        bytes may be fetched while the container is opened)."""
         ...
 
     def io_stats(self) -> dict[str, Any]:
@@ -93,7 +94,7 @@ def run(
     names.thumbnails(options.extension, options.widths)  # a name S3 would refuse fails before any read
     extras.check_names(options, names)
     with contextlib.ExitStack() as stack:
-        fileobj = stack.enter_context(source.open())
+        fileobj = stack.enter_context(source.open(options.at))
         with timer.stage("open"), input_faults():
             video = stack.enter_context(open_video(fileobj))
         if admit is not None:

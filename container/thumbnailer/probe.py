@@ -161,9 +161,16 @@ def _duration(stream: VideoStream, info: SourceInfo) -> float | None:
     if stream.duration:
         claimed = float(((stream.start_time or 0) + stream.duration) * stream.time_base) - info.origin
     entries = stream.index_entries
+    frame_time = 1 / info.frame_rate if info.frame_rate else 0.0
+    if claimed is not None and len(entries):
+        # The last entry's time is at most the greatest: a claim plausible against it is plausible
+        # against the greatest, found without walking the index (72,000 entries for 40 minutes at
+        # 30 fps: 15-30 ms a video). Only a claim that is not needs the walk.
+        by_last = float(entries[len(entries) - 1].timestamp * stream.time_base) - info.origin + frame_time
+        if by_last > 0 and claimed <= by_last * IMPLAUSIBLE_DURATION_FACTOR + 1:
+            return claimed
     indexed: float | None = None
     if len(entries):
-        frame_time = 1 / info.frame_rate if info.frame_rate else 0.0
         last = max(e.timestamp for e in entries)
         indexed = float(last * stream.time_base) - info.origin + frame_time
     if claimed is None:
