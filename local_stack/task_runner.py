@@ -275,9 +275,12 @@ class TaskRunner:
         return highest
 
     def idle(self) -> bool:
-        """Every task seen so far has finished."""
+        """Every task seen so far has finished, and the cluster has no task this runner has yet to see
+        (one RunTask started since the last poll)."""
         with self._lock:
-            return len(self._seen) == len(self._outcomes)
+            if len(self._seen) != len(self._outcomes):
+                return False
+        return not self._ecs.list_tasks(cluster=self._cluster, desiredStatus="RUNNING")["taskArns"]
 
     # -- the loop ---------------------------------------------------------------------------
     def _poll_forever(self) -> None:
