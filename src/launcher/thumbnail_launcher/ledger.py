@@ -9,6 +9,9 @@ The ledger is what every road checks first:
     (none) --mark_waiting--> waiting --claim--> starting --started--> started
                                 ^                  |
                                 +----release-------+   (RunTask refused: quota or capacity)
+                                                   +--> failed (refused for another reason: the
+                                                        job is in no queue; a new delivery or a
+                                                        replay starts it as if new)
 
 `starting` keeps the plan and its token, so a crash between the claim and RunTask is repaired by
 whoever meets the job next: it repeats that exact RunTask, which ECS starts at most once.
@@ -41,6 +44,7 @@ class JobState(StrEnum):
     WAITING = "waiting"
     STARTING = "starting"
     STARTED = "started"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -79,19 +83,20 @@ class JobLedger:
         return self._update(
             job,
             "SET job_state = :waiting, expires_at = :expires",
-            "attribute_not_exists(job_id)",
-            {":waiting": {"S": JobState.WAITING}},
+            "attribute_not_exists(job_id) OR job_state = :failed",
+            {":waiting": {"S": JobState.WAITING}, ":failed": {"S": JobState.FAILED}},
         )
 
     def claim(self, job: Job, plan: TaskPlan, token: str) -> bool:
-        """Take a new or waiting job for `plan`; False when another start already has it."""
+        """Take a new, waiting or failed job for `plan`; False when another start already has it."""
         return self._update(
             job,
             "SET job_state = :starting, task_plan = :plan, plan_token = :token, expires_at = :expires",
-            "attribute_not_exists(job_id) OR job_state = :waiting",
+            "attribute_not_exists(job_id) OR job_state IN (:waiting, :failed)",
             {
                 ":starting": {"S": JobState.STARTING},
                 ":waiting": {"S": JobState.WAITING},
+                ":failed": {"S": JobState.FAILED},
                 ":plan": {"S": plan.to_json()},
                 ":token": {"S": token},
             },
@@ -106,14 +111,15 @@ class JobLedger:
             expires=False,
         )
 
-    def release(self, job: Job, token: str) -> None:
-        """Back to waiting after RunTask refused the plan (the job is queued again first)."""
+    def release(self, job: Job, token: str, state: JobState = JobState.WAITING) -> None:
+        """Back to waiting after RunTask refused the plan for a quota (the job is queued again
+        first), or to failed after any other refusal."""
         self._update(
             job,
-            "SET job_state = :waiting REMOVE task_plan, plan_token",
+            "SET job_state = :state REMOVE task_plan, plan_token",
             "plan_token = :token AND job_state = :starting",
             {
-                ":waiting": {"S": JobState.WAITING},
+                ":state": {"S": state},
                 ":starting": {"S": JobState.STARTING},
                 ":token": {"S": token},
             },

@@ -92,7 +92,7 @@ class JobStarter:
     def existing(self, job: Job, *, requeue: bool = True) -> LaunchedTask | Deferred:
         """What became of a job the ledger already knows: its task, or (still starting) its start again."""
         entry = self.ledger.entry(job)
-        if entry is None or entry.state is JobState.WAITING or entry.plan is None:
+        if entry is None or entry.state in {JobState.WAITING, JobState.FAILED} or entry.plan is None:
             return Deferred("already waiting for capacity", repeat=True)
         if entry.state is JobState.STARTED:
             return LaunchedTask(entry.task_arn, Capacity.ON_DEMAND, 0, already_started=True)
@@ -109,7 +109,8 @@ class JobStarter:
         Sent before it is recorded: a crash in between leaves a queued job the ledger doesn't
         know, which the next delivery may queue again; the drain drops such a duplicate.
         """
-        if self.ledger.entry(plan.job) is not None:
+        entry = self.ledger.entry(plan.job)
+        if entry is not None and entry.state is not JobState.FAILED:
             return Deferred(reason, repeat=True)
         self.pending.put(Retry(plan.job, reason, 0, plan.size, plan.on_demand, self.alone))
         self.ledger.mark_waiting(plan.job)
@@ -123,8 +124,9 @@ class JobStarter:
             if error.limit and requeue:
                 for job in plan.jobs:
                     self.pending.put(Retry(job, error.reason, 0, plan.size, plan.on_demand, self.alone))
+            state = JobState.WAITING if error.limit else JobState.FAILED
             for job in plan.jobs:
-                self.ledger.release(job, token)
+                self.ledger.release(job, token, state)
             if error.limit:
                 return Deferred(error.reason)
             raise

@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.data_classes import S3Event
 from test_recovery_decisions import OOM
 from test_recovery_handler import queued, stopped_event
 
@@ -23,7 +24,8 @@ from launcher_support import (
     load_event,
 )
 from local_stack.queue_poller import sqs_event
-from thumbnail_launcher.jobs import Job
+from thumbnail_launcher.batch import LaunchFailuresError
+from thumbnail_launcher.jobs import Job, parse_event
 from thumbnail_launcher.ledger import JobLedger, JobState
 from thumbnail_launcher.retries import decode
 from thumbnail_launcher.settings import get_recovery_settings
@@ -107,6 +109,27 @@ def test_a_vcpu_quota_refusal_queues_the_job(
     assert entry is not None and entry.state is JobState.WAITING
     _, logs = emitted(capsys.readouterr().out)
     assert any(VCPU_LIMIT in str(log.get("reason")) for log in logs)
+
+
+def test_a_job_refused_for_another_reason_is_not_taken_for_a_waiting_one(
+    app: ModuleType, wire: RunTaskWire, ecs_world: EcsWorld
+) -> None:
+    """RunTask refused for good: the event fails (Lambda retries it). Its next delivery, finding
+    other jobs waiting, must queue the job: the ledger marks the refused one failed, not waiting."""
+    wire.reply(lambda _: (200, {"tasks": [], "failures": [{"arn": "x", "reason": "MISSING"}]}))
+    event = load_event("put.json")
+    with pytest.raises(LaunchFailuresError, match="MISSING"):
+        app.lambda_handler(event, LambdaContext())
+    (job,) = parse_event(S3Event(event), video_prefix="videos/", video_suffix=".mp4").jobs
+    entry = ledger(ecs_world).entry(job)
+    assert entry is not None and entry.state is JobState.FAILED
+    boto3.client("sqs").send_message(  # another job waits for capacity
+        QueueUrl=ecs_world.pending_queue_url, MessageBody=json.dumps({"job": a_job(9).contract()})
+    )
+    wire.reset()
+    again = app.lambda_handler(event, LambdaContext())
+    assert (again["jobs_queued"], again["repeated_events"], again["launch_failures"]) == (1, 0, 0)
+    assert sorted(job.key for job in waiting(ecs_world)) == sorted([job.key, a_job(9).key])
 
 
 def test_throttled_run_task_queues_the_job(app: ModuleType, wire: RunTaskWire, ecs_world: EcsWorld) -> None:
