@@ -14,7 +14,8 @@ from thumbnail_launcher.tasks import LaunchedTask, LaunchError
 
 
 class Launcher(Protocol):
-    """tasks.TaskLauncher (a task per job) or dispatch.JobDispatcher (the worker function first)."""
+    """starter.JobStarter (a task per job, or the pending-jobs queue) or dispatch.JobDispatcher (the
+    worker function first)."""
 
     def launch(self, job: Job) -> Started: ...
 

@@ -1,6 +1,6 @@
 """Where a job runs: the worker function (asynchronous Invoke) or a Fargate task, as THUMBNAIL_RUNTIME says.
 
-- `fargate`: a task, as before (tasks.TaskLauncher).
+- `fargate`: a task (starter.JobStarter: started now, or queued until capacity frees).
 - `lambda` and `auto`: `lambda:InvokeFunction` with InvocationType `Event`: Lambda queues the job
   and answers 202 at once ("Asynchronous invocation", Lambda developer guide); the worker function
   runs it. With `auto`, an Invoke that fails (the function missing, throttled beyond botocore's
@@ -44,7 +44,7 @@ Started = LaunchedTask | InvokedFunction | Deferred
 
 @dataclass
 class JobDispatcher:
-    """`launch(job)` as TaskLauncher's, with the worker function first unless the runtime is fargate."""
+    """`launch(job)` as JobStarter's, with the worker function first unless the runtime is fargate."""
 
     tasks: JobStarter
     functions: LambdaClient | None
