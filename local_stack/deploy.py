@@ -325,8 +325,12 @@ class _Fixer:
                 lambda_client.update_function_configuration(
                     FunctionName=name, Environment={"Variables": updated}
                 )
-                changed = sorted(k for k in variables if variables[k] != updated[k])
-                self.fixes.append(f"{logical_id}: {changed} name the re-registered task definition")
+                renamed = sorted(k for k in variables if str(variables[k]) in self.replaced)
+                numbers = sorted(k for k in variables if not isinstance(variables[k], str))
+                if renamed:
+                    self.fixes.append(f"{logical_id}: {renamed} name the re-registered task definition")
+                if numbers:
+                    self.fixes.append(f"{logical_id}: {numbers} passed as strings, as CloudFormation does")
 
     def event_invoke_configs(self) -> None:
         """Retries and the on-failure destination of asynchronous invocations (moto skips them)."""
