@@ -25,6 +25,7 @@ from typing import IO, Any
 
 from devkit.environment import exact_environment, process_basics
 from local_stack.emulator import Emulator
+from local_stack.loops import Loop
 
 LOG = logging.getLogger(__name__)
 RETRY_DELAY_S = 1  # AWS waits about a minute, then two; a second keeps tests quick
@@ -136,12 +137,11 @@ class EventPump:
         self._function = function
         self._poll_wait_s = poll_wait_s
         self._env = runtime_environment(function, emulator)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._pump_forever, name="event-pump", daemon=True)
+        self._loop = Loop("event pump", self._pump_once)
         self._lock = threading.Lock()
         self._busy = False
         self.record = PumpRecord()
-        self.errors: list[str] = []
+        self.errors = self._loop.errors
         self._handler: Callable[[Mapping[str, Any], Any], Any] | None = None
         self._log_path = log_path
         self._log: IO[str] | None = None
@@ -160,13 +160,11 @@ class EventPump:
             self._handler = load_handler(self._function.handler)
         if imported_before and self._log is not None:
             _rebind_logger(sys.modules[module_name], self._log)  # an earlier stack's import
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=15)
+        self._loop.stop()
         with exact_environment(self._env):
             reset_launcher_caches()  # leave no client bound to this emulator behind
         # The log file stays open: a logger imported at this cold start still holds it.
@@ -210,15 +208,6 @@ class EventPump:
         with self._lock:
             self.record.invocations.append(invocation)
         return invocation
-
-    def _pump_forever(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._pump_once()
-            except Exception as error:  # keep pumping: one bad answer must not end the pump
-                LOG.exception("event pump failed")
-                self.errors.append(repr(error))
-                self._stop.wait(0.5)
 
     def _pump_once(self) -> None:
         received = self._sqs.receive_message(

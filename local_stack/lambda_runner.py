@@ -194,13 +194,11 @@ class LambdaRunner(EventPump):
         self.runs: list[LambdaRun] = []
 
     def start(self) -> LambdaRunner:
-        self._thread.start()  # no handler in this process: each environment imports its own
+        self._loop.start()  # no handler in this process: each environment imports its own
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=15)
+        self._loop.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             warm, self._warm = self._warm, []
@@ -294,7 +292,7 @@ class LambdaRunner(EventPump):
         )
 
     def _release(self, environment: ExecutionEnvironment, fault: FaultKind | None) -> None:
-        if fault is None and environment.alive and not self._stop.is_set():
+        if fault is None and environment.alive and not self._loop.stopping:
             with self._lock:
                 self._warm.append(environment)
         else:

@@ -16,6 +16,7 @@ from typing import Any
 
 from local_stack.deploy import QueueMapping
 from local_stack.events import EventPump
+from local_stack.loops import Loop
 
 LOG = logging.getLogger(__name__)
 RETRY_VISIBILITY_S = 1  # AWS: the queue's visibility timeout; a second keeps local runs quick
@@ -27,20 +28,17 @@ class QueuePoller:
         self._mapping = mapping
         self._sqs = pump.sqs
         self._poll_wait_s = poll_wait_s
-        self._stop = threading.Event()
         self._lock = threading.Lock()
         self._busy = False
-        self._thread = threading.Thread(target=self._poll_forever, name="queue-poller", daemon=True)
-        self.errors: list[str] = []
+        self._loop = Loop("queue poller", self._poll_once)
+        self.errors = self._loop.errors
 
     def start(self) -> QueuePoller:
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=15)
+        self._loop.stop()
 
     def idle(self) -> bool:
         """Nothing being handled, nothing waiting: visible, in flight or delayed (a backoff)."""
@@ -56,15 +54,6 @@ class QueuePoller:
             ],
         )["Attributes"]
         return all(int(value) == 0 for value in attributes.values())
-
-    def _poll_forever(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._poll_once()
-            except Exception as error:  # keep polling, as the service does
-                LOG.exception("queue poller failed")
-                self.errors.append(repr(error))
-                self._stop.wait(0.5)
 
     def _poll_once(self) -> None:
         messages = self._sqs.receive_message(

@@ -5,10 +5,10 @@ short fixed period (seconds, not the rule's minutes), so that a local run sees w
 from __future__ import annotations
 
 import logging
-import threading
 
 from local_stack.deploy import ScheduleRoute
 from local_stack.events import EventPump
+from local_stack.loops import Loop
 
 LOG = logging.getLogger(__name__)
 
@@ -17,27 +17,22 @@ class LocalSchedule:
     def __init__(self, pump: EventPump, route: ScheduleRoute, *, interval_s: float) -> None:
         self._pump = pump  # invokes the function as its execution environment would
         self.route = route
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run_forever, name=f"schedule-{route.rule}", daemon=True)
+        self._loop = Loop(f"schedule {route.rule}", self._run_once, every_s=interval_s)
         self.runs = 0
 
     def start(self) -> LocalSchedule:
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=15)
+        self._loop.stop()
 
     def idle(self) -> bool:
         """A schedule is never work in flight of its own: what it starts, the others report."""
         return True
 
-    def _run_forever(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            invocation = self._pump.invoke(self.route.event)
-            self.runs += 1
-            if invocation.error is not None:
-                LOG.warning("scheduled invocation of %s failed: %s", self.route.rule, invocation.error)
+    def _run_once(self) -> None:
+        invocation = self._pump.invoke(self.route.event)
+        self.runs += 1
+        if invocation.error is not None:
+            LOG.warning("scheduled invocation of %s failed: %s", self.route.rule, invocation.error)
