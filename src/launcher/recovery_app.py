@@ -136,7 +136,7 @@ def on_task_stopped(detail: dict[str, Any], settings: RecoverySettings) -> dict[
 
 
 def _recover_batch(task: StoppedTask, settings: RecoverySettings) -> dict[str, Any]:
-    """Each job of a batch task alone: done, retried, given up, or (never reached) queued again."""
+    """Each job of a batch task alone: done (its own manifest), retried in a task of its own, or given up."""
     prefixes = settings.launch.video_prefix, settings.output_prefix
     read = needs_manifests(task)
     manifests = [
@@ -144,18 +144,23 @@ def _recover_batch(task: StoppedTask, settings: RecoverySettings) -> dict[str, A
         for job in task.jobs
     ]
     actions: dict[str, int] = {}
-    for job, decision in decide_batch(task, manifests, settings):
+    for (job, decision), manifest in zip(decide_batch(task, manifests, settings), manifests, strict=True):
+        done = manifest is None or manifest.get("status") == "ok"  # None: exit 0, nothing read
         with logger.append_context_keys(correlation_id=job.request_id, s3_key=job.key, attempt=job.attempt):
-            action = _carry_out(task, job, decision, settings)["action"]
+            action = _carry_out(task, job, decision, settings, done=done)["action"]
         actions[action] = actions.get(action, 0) + 1
     logger.info("Batch task stopped", extra={"task_arn": task.task_arn, "jobs": len(task.jobs), **actions})
     return {"action": "batch", "kind": task.kind.value, "jobs": len(task.jobs), **actions}
 
 
-def _carry_out(task: StoppedTask, job: Job, decision: Decision, settings: RecoverySettings) -> dict[str, Any]:
+def _carry_out(
+    task: StoppedTask, job: Job, decision: Decision, settings: RecoverySettings, *, done: bool | None = None
+) -> dict[str, Any]:
+    """`done`: with no decision, whether the job succeeded (else the worker reported it); by default
+    what the task's exit code says."""
     stop = task.describe()
     if decision is None:
-        done = task.kind is StopKind.SUCCEEDED or bool(task.batch)
+        done = task.kind is StopKind.SUCCEEDED if done is None else done
         logger.info("Task finished" if done else "Task reported its failure", extra={"stop": stop})
         metrics.add_metric(name="JobsSucceeded" if done else "JobsReported", unit=MetricUnit.Count, value=1)
         return {"action": "none", "kind": task.kind.value}

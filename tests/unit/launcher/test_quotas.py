@@ -316,7 +316,7 @@ def bodies(url: str) -> list[str]:
 
 
 def test_a_batch_job_that_failed_unexpectedly_is_retried_alone(
-    recovery: ModuleType, recovery_world: RecoveryWorld
+    recovery: ModuleType, recovery_world: RecoveryWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
     jobs = [a_job(1), a_job(2), a_job(3)]
     write_manifest(jobs[0])
@@ -327,6 +327,8 @@ def test_a_batch_job_that_failed_unexpectedly_is_retried_alone(
     (retry,) = [decode(m["Body"])[0] for m in queued(recovery_world.retry_queue_url)]
     assert (retry.job.key, retry.job.attempt, retry.size) == (jobs[1].key, 2, None)
     assert waiting(recovery_world.ecs) == []
+    metrics, _ = emitted(capsys.readouterr().out)
+    assert (metrics["JobsSucceeded"], metrics["JobsReported"], metrics["RetriesScheduled"]) == (1, 1, 1)
 
 
 def test_a_batch_task_that_exited_0_needs_nothing(
